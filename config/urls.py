@@ -1,0 +1,18 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from config.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("rooms.account_urls")),
+    path("catalog/", include("catalog.urls")),
+    path("", include("rooms.urls")),
+]
+
+if settings.SERVE_MEDIA:
+    from catalog.media import serve_media
+
+    urlpatterns.append(path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", serve_media))

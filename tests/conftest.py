@@ -1,0 +1,37 @@
+"""Shared fixtures. Tests run on whatever DATABASE_URL / REDIS_URL say (PostgreSQL and Redis in
+CI); a test that needs one of them is skipped, with the reason shown, only when it is not set."""
+
+import pytest
+from django.conf import settings
+
+requires_postgres = pytest.mark.skipif(
+    not settings.IS_POSTGRES, reason="needs PostgreSQL: set DATABASE_URL=postgres://..."
+)
+requires_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="needs Redis: set REDIS_URL=redis://..."
+)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    """Uploaded files of a test go to its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str, **extra):
+        return django_user_model.objects.create_user(
+            username=username, password="pw-" + username, email=f"{username}@example.com", **extra
+        )
+
+    return make
