@@ -1,3 +1,8 @@
+from django.urls import path
+
+from catalog import views
 
 app_name = "catalog"
-urlpatterns: list = []
+urlpatterns = [
+    path("search/", views.track_search, name="search"),
+]
