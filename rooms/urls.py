@@ -5,4 +5,10 @@ from rooms import views
 app_name = "rooms"
 urlpatterns = [
     path("", views.directory, name="directory"),
+    path("rooms/new/", views.room_create, name="create"),
+    path("rooms/nearby/", views.nearby, name="nearby"),
+    path("rooms/<slug:slug>/", views.room_page, name="room"),
+    path("rooms/<slug:slug>/embed/", views.room_embed, name="embed"),
+    path("rooms/<slug:slug>/preview/", views.room_preview, name="preview"),
+    path("me/favourites/", views.favourites, name="favourites"),
 ]

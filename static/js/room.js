@@ -1,0 +1,463 @@
+/* Roomtone room page: keeps the server-rendered room live over /ws/rooms/<slug>/ and plays it
+ * in sync. Frames are described in docs/protocol.md; the client's behaviour in docs/client.md. */
+(function () {
+  "use strict";
+
+  var R = window.RoomtoneRender;
+  var S = window.RoomtoneSync;
+  var box = document.getElementById("room");
+  var initial = document.getElementById("room-snapshot");
+  if (!box || !initial || !R || !S) return;
+
+  var state = JSON.parse(initial.textContent);
+  var lastSeq = typeof state.seq === "number" ? state.seq : null;
+  var myVotes = {};
+  var awaitingSnapshot = false;
+  var awaitingTimer = null;
+  var connection = null;
+
+  /* ---- transport: WebSocket with reconnect ----------------------------------------------- */
+
+  var FINAL_CLOSE_CODES = { 4401: "Sign in to join this room.", 4403: "You cannot join this room.", 4404: "This room is gone." };
+
+  function WebSocketTransport(path, handlers) {
+    this.path = path;
+    this.handlers = handlers;
+    this.name = "websocket";
+    this.attempt = 0;
+    this.socket = null;
+    this.closed = false;
+    this._retry = null;
+  }
+
+  WebSocketTransport.prototype.url = function () {
+    var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    return scheme + "//" + window.location.host + this.path;
+  };
+
+  WebSocketTransport.prototype.connect = function () {
+    var self = this;
+    var socket;
+    try {
+      socket = new WebSocket(this.url());
+    } catch (e) {
+      this._scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = function () {
+      self.attempt = 0;
+      self.handlers.open();
+    };
+    socket.onmessage = function (event) {
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (frame && typeof frame.type === "string") self.handlers.frame(frame);
+    };
+    socket.onclose = function (event) {
+      self.socket = null;
+      if (self.closed) return;
+      if (FINAL_CLOSE_CODES[event.code]) {
+        self.closed = true;
+        self.handlers.final(FINAL_CLOSE_CODES[event.code]);
+        return;
+      }
+      self.handlers.down();
+      self._scheduleReconnect();
+    };
+  };
+
+  // Exponential backoff with full jitter, so a restarted server is not hit by every fan at once.
+  WebSocketTransport.prototype._scheduleReconnect = function () {
+    var self = this;
+    var ceiling = Math.min(15000, 500 * Math.pow(2, this.attempt));
+    this.attempt += 1;
+    var delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    clearTimeout(this._retry);
+    this._retry = setTimeout(function () {
+      self.connect();
+    }, delay);
+  };
+
+  WebSocketTransport.prototype.send = function (frame) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(frame));
+    return true;
+  };
+
+  WebSocketTransport.prototype.isOpen = function () {
+    return !!this.socket && this.socket.readyState === WebSocket.OPEN;
+  };
+
+  /* ---- sync ------------------------------------------------------------------------------ */
+
+  var audio = document.getElementById("audio");
+  var clockSync = new S.ClockSync(function (frame) {
+    return connection && connection.send(frame);
+  });
+  var player = new S.SyncPlayer(audio, clockSync);
+  var listenButton = document.getElementById("listen-btn");
+  var indicator = document.getElementById("sync-indicator");
+  var offline = false;
+
+  function showSync(sync) {
+    if (!indicator) return;
+    var text;
+    var kind = sync.status;
+    if (offline) {
+      text = "Reconnecting…";
+      kind = "offline";
+    } else if (kind === "synced") {
+      text = "In sync ±" + Math.max(1, Math.round(Math.abs(sync.drift_ms || 0))) + " ms";
+    } else if (kind === "syncing") {
+      text = "Syncing…";
+    } else if (kind === "blocked") {
+      text = "Press Listen to hear the room";
+    } else if (kind === "idle") {
+      text = "Nothing playing";
+    } else {
+      text = "Not listening";
+    }
+    if (indicator.textContent !== text) indicator.textContent = text;
+    indicator.dataset.state = kind;
+    if (listenButton) {
+      listenButton.textContent = player.wanted ? "■ Stop" : "▶ Listen";
+      listenButton.classList.toggle("is-playing", player.wanted);
+      listenButton.setAttribute("aria-pressed", player.wanted ? "true" : "false");
+    }
+  }
+
+  player.onStateChange = showSync;
+  player.onAudioState = function (playing) {
+    send({ type: "audio.state", playing: playing }, true);
+  };
+  clockSync.onReady = function () {
+    player._tick();
+  };
+  if (listenButton) {
+    listenButton.addEventListener("click", function () {
+      if (player.wanted) player.stop();
+      else player.listen();
+    });
+  }
+
+  /* ---- applying frames ------------------------------------------------------------------- */
+
+  // Only a snapshot knows this fan's votes; room-wide events carry nobody's in particular.
+  function withMyVotes(items, fromSnapshot) {
+    return (items || []).map(function (item) {
+      if (fromSnapshot && typeof item.my_vote === "number") myVotes[item.entry_id] = item.my_vote;
+      return Object.assign({}, item, { my_vote: myVotes[item.entry_id] || 0 });
+    });
+  }
+
+  function requestSnapshot() {
+    if (awaitingSnapshot) return;
+    awaitingSnapshot = true;
+    clearTimeout(awaitingTimer);
+    awaitingTimer = setTimeout(function () {
+      awaitingSnapshot = false;
+    }, 5000);
+    send({ type: "sync" }, true);
+  }
+
+  function applySnapshot(snapshot) {
+    myVotes = {};
+    state = snapshot;
+    state.queue = withMyVotes(snapshot.queue, true);
+    if (state.now_playing && state.now_playing.my_vote) myVotes[state.now_playing.entry_id] = state.now_playing.my_vote;
+    lastSeq = snapshot.seq;
+    awaitingSnapshot = false;
+    R.renderAll(state, actions);
+    player.setNowPlaying(state.now_playing);
+  }
+
+  function pick(frame, key) {
+    return Object.prototype.hasOwnProperty.call(frame, key) ? frame[key] : undefined;
+  }
+
+  var handlers = {
+    "now_playing": function (frame) {
+      var np = pick(frame, "now_playing");
+      state.now_playing = np === undefined ? frame.entry || null : np;
+      if (state.now_playing) state.now_playing.my_vote = myVotes[state.now_playing.entry_id] || 0;
+      if (frame.history) state.history = frame.history;
+      if (frame.queue) state.queue = withMyVotes(frame.queue);
+      R.renderNowPlaying(state);
+      R.renderHistory(state);
+      R.renderQueue(state, actions);
+      player.setNowPlaying(state.now_playing);
+    },
+    "queue.updated": function (frame) {
+      state.queue = withMyVotes(frame.queue);
+      R.renderQueue(state, actions);
+    },
+    "votes": function (frame) {
+      var np = state.now_playing;
+      if (np && np.entry_id === frame.entry_id) {
+        ["up", "down", "skip_votes", "skip_needed"].forEach(function (key) {
+          if (frame[key] !== undefined) np[key] = frame[key];
+        });
+        R.renderNowPlaying(state);
+      }
+    },
+    "chat.message": function (frame) {
+      var message = frame.message || frame;
+      state.chat = (state.chat || []).concat([{ id: message.id, user: message.user, text: message.text, created_at: message.created_at }]).slice(-100);
+      R.renderChat(state, actions);
+    },
+    "chat.deleted": function (frame) {
+      var id = frame.id !== undefined ? frame.id : frame.message_id;
+      state.chat = (state.chat || []).filter(function (message) {
+        return message.id !== id;
+      });
+      R.renderChat(state, actions);
+    },
+    "listeners": function (frame) {
+      state.listeners = frame.listeners || { count: frame.count || 0, users: frame.users || [] };
+      R.renderListeners(state);
+    },
+    "djs.updated": function (frame) {
+      state.djs = frame.djs || [];
+      R.renderDjs(state);
+    },
+    "room.updated": function (frame) {
+      state.room = Object.assign({}, state.room, frame.room || {});
+      R.renderRoom(state);
+    },
+    "you": function (frame) {
+      state.you = Object.assign({}, state.you, frame.you || {});
+      R.renderAll(state, actions);
+    },
+  };
+  handlers["skip.updated"] = handlers.votes;
+  handlers["now_playing.votes"] = handlers.votes;
+  // The audit trail of a moderator action; its effects arrive as their own events.
+  handlers.moderation = function () {};
+  handlers["you.updated"] = handlers.you;
+
+  function onFrame(frame) {
+    if (frame.type === "time.pong") {
+      clockSync.handlePong(frame);
+      return;
+    }
+    if (frame.type === "snapshot") {
+      applySnapshot(frame);
+      return;
+    }
+    if (frame.type === "ack") return;
+    if (frame.type === "error") {
+      toast(frame.message || "That did not work.", true);
+      // An optimistic vote the server refused: redraw from the truth.
+      if (frame.request_type === "vote") requestSnapshot();
+      return;
+    }
+    if (typeof frame.seq === "number") {
+      if (lastSeq !== null && frame.seq <= lastSeq) return; // already applied (or in a snapshot)
+      if (lastSeq !== null && frame.seq > lastSeq + 1) {
+        // Something was missed: the database has the truth, fetch it rather than guess.
+        requestSnapshot();
+        return;
+      }
+      if (awaitingSnapshot) return;
+      lastSeq = frame.seq;
+    }
+    var handler = handlers[frame.type];
+    if (handler) handler(frame);
+    else if (typeof frame.seq === "number") requestSnapshot();
+  }
+
+  /* ---- actions --------------------------------------------------------------------------- */
+
+  function send(frame, quiet) {
+    if (connection && connection.send(frame)) return true;
+    if (!quiet) toast("Not connected — retrying…", true);
+    return false;
+  }
+
+  var actions = {
+    send: send,
+    vote: function (entryId, value) {
+      if (!send({ type: "vote", entry_id: entryId, value: value })) return;
+      myVotes[entryId] = value;
+      state.queue = withMyVotes(state.queue);
+      R.renderQueue(state, actions);
+    },
+  };
+
+  var toastTimer = null;
+  function toast(text, isError) {
+    var node = document.getElementById("toast");
+    if (!node) return;
+    node.textContent = text;
+    node.classList.toggle("is-error", !!isError);
+    node.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () {
+      node.hidden = true;
+    }, 4000);
+  }
+
+  function on(id, event, fn) {
+    var node = document.getElementById(id);
+    if (node) node.addEventListener(event, fn);
+  }
+
+  function voteNowPlaying(value) {
+    var np = state.now_playing;
+    if (!np) return;
+    var current = myVotes[np.entry_id] || 0;
+    var next = current === value ? 0 : value;
+    if (send({ type: "vote", entry_id: np.entry_id, value: next })) {
+      myVotes[np.entry_id] = next;
+      np.my_vote = next;
+      R.renderNowPlaying(state);
+    }
+  }
+
+  on("np-up", "click", function () {
+    voteNowPlaying(1);
+  });
+  on("np-down", "click", function () {
+    voteNowPlaying(-1);
+  });
+  on("skip-btn", "click", function () {
+    send({ type: "skip.vote" });
+  });
+  on("grab-btn", "click", function () {
+    if (state.now_playing && send({ type: "favourite.add" })) {
+      toast("Saved to your favourites.");
+    }
+  });
+  on("mod-skip", "click", function () {
+    send({ type: "mod.skip" });
+  });
+  on("dj-toggle", "click", function (event) {
+    send({ type: event.currentTarget.dataset.seated ? "dj.leave" : "dj.join" });
+  });
+  on("chat-form", "submit", function (event) {
+    event.preventDefault();
+    var input = document.getElementById("chat-input");
+    var text = input.value.trim();
+    if (!text) return;
+    if (send({ type: "chat.send", text: text.slice(0, 300) })) input.value = "";
+  });
+
+  // Add-track search: debounced, latest answer wins.
+  var searchTimer = null;
+  var searchSerial = 0;
+  on("add-form", "submit", function (event) {
+    event.preventDefault();
+  });
+  on("add-input", "input", function (event) {
+    var query = event.target.value.trim();
+    clearTimeout(searchTimer);
+    if (query.length < 2) {
+      R.replaceChildren(document.getElementById("add-results"), []);
+      return;
+    }
+    searchTimer = setTimeout(function () {
+      var serial = ++searchSerial;
+      var url = box.dataset.searchUrl + "?q=" + encodeURIComponent(query) + "&room=" + encodeURIComponent(box.dataset.slug);
+      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("search failed");
+          return response.json();
+        })
+        .then(function (data) {
+          if (serial !== searchSerial) return;
+          R.renderSearchResults(data.results || [], function (track) {
+            if (send({ type: "queue.add", track_id: track.id })) {
+              toast("Added “" + track.title + "”.");
+              document.getElementById("add-input").value = "";
+              R.replaceChildren(document.getElementById("add-results"), []);
+            }
+          });
+        })
+        .catch(function () {
+          toast("Search is not available right now.", true);
+        });
+    }, 250);
+  });
+
+  /* ---- clocks on screen ------------------------------------------------------------------ */
+
+  var premiere = document.getElementById("premiere-count");
+  var premiereBox = document.getElementById("premiere");
+  function serverNow() {
+    return clockSync.clock.ready() ? clockSync.clock.serverNow() : Date.now();
+  }
+  setInterval(function () {
+    R.renderProgress(state, serverNow());
+    if (premiere && premiereBox) {
+      var left = Number(premiereBox.dataset.startsAt) - serverNow();
+      if (left > 0) {
+        var s = Math.floor(left / 1000);
+        var d = Math.floor(s / 86400);
+        var hh = String(Math.floor((s % 86400) / 3600)).padStart(2, "0");
+        var mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
+        var ss = String(s % 60).padStart(2, "0");
+        premiere.textContent = (d ? d + "d " : "") + hh + ":" + mm + ":" + ss;
+      } else {
+        premiere.textContent = "Live now";
+      }
+    }
+  }, 500);
+
+  /* ---- start ----------------------------------------------------------------------------- */
+
+  connection = new WebSocketTransport(box.dataset.wsPath, {
+    open: function () {
+      offline = false;
+      clockSync.start();
+      showSync(player.state());
+    },
+    frame: onFrame,
+    down: function () {
+      offline = true;
+      clockSync.stop();
+      showSync(player.state());
+    },
+    final: function (message) {
+      offline = true;
+      clockSync.stop();
+      player.stop();
+      toast(message, true);
+    },
+  });
+  player.transport = connection.name;
+
+  R.renderAll(state, actions);
+  player.setNowPlaying(state.now_playing);
+  connection.connect();
+  // Join playing if the browser allows sound without a click; otherwise Listen says what to do.
+  player.listen();
+
+  window.roomtone = {
+    sync: function () {
+      var s = player.state();
+      return {
+        offset_ms: s.offset_ms,
+        rtt_ms: s.rtt_ms,
+        expected_s: s.expected_s,
+        actual_s: s.actual_s,
+        drift_ms: s.drift_ms,
+        playing: s.playing,
+        transport: connection.name,
+        status: s.status,
+        rate: s.rate,
+      };
+    },
+    state: function () {
+      return state;
+    },
+    connected: function () {
+      return connection.isOpen();
+    },
+    send: send,
+  };
+})();

@@ -1,0 +1,72 @@
+"""Sign up, sign in and out, favourites."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from rooms.models import Favourite
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signup_creates_the_account_and_signs_in(client):
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "newfan",
+            "email": "NewFan@Example.com",
+            "password1": "listen-together-42",
+            "password2": "listen-together-42",
+            "next": "/rooms/new/",
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == "/rooms/new/"
+    user = get_user_model().objects.get(username="newfan")
+    assert user.email == "newfan@example.com"
+    assert client.get("/rooms/new/").status_code == 200
+
+
+def test_signup_refuses_bad_input_and_foreign_redirects(client, make_user):
+    make_user("taken")
+    response = client.post(
+        "/accounts/signup/",
+        {"username": "taken", "email": "taken@example.com", "password1": "x", "password2": "y"},
+    )
+    assert response.status_code == 200
+    assert {"username", "email", "password2"} <= response.context["form"].errors.keys()
+
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "ok",
+            "email": "ok@example.com",
+            "password1": "listen-together-42",
+            "password2": "listen-together-42",
+            "next": "https://evil.example/",
+        },
+    )
+    assert response["Location"] == "/"
+
+
+def test_login_and_logout(client, make_user):
+    make_user("joe")
+    page = client.get("/accounts/login/")
+    assert page.status_code == 200 and b"Sign in" in page.content
+    response = client.post("/accounts/login/", {"username": "joe", "password": "pw-joe"})
+    assert response.status_code == 302
+    home = client.get("/").content.decode()
+    assert "Sign out" in home and "New room" in home
+    assert client.get("/accounts/logout/").status_code == 405  # POST only
+    client.post("/accounts/logout/")
+    assert "Sign in" in client.get("/").content.decode()
+
+
+def test_favourites_are_private_to_their_fan(client, make_user, make_track, room):
+    joe, ann = make_user("joe"), make_user("ann")
+    Favourite.objects.create(user=joe, track=make_track("Joe's Song"), room=room)
+    Favourite.objects.create(user=ann, track=make_track("Ann's Song"))
+
+    assert client.get("/me/favourites/").status_code == 302
+    client.force_login(joe)
+    html = client.get("/me/favourites/").content.decode()
+    assert "Joe&#x27;s Song" in html and room.name in html
+    assert "Ann" not in html
