@@ -3,10 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from config.health import healthz
+from labels.admin import label_site
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("label/", label_site.urls),
     path("accounts/", include("rooms.account_urls")),
     path("catalog/", include("catalog.urls")),
     path("", include("rooms.urls")),
