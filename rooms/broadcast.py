@@ -1,0 +1,96 @@
+"""Room events: numbered in the room's transaction, sent to the room's group after commit.
+
+Every event bumps `Playback.seq` in the caller's transaction, so the numbers follow commit order
+(the playback row lock serialises a room's writers) and a rolled-back change neither sends nor
+consumes a number. The frame is serialised once here; each consumer writes the same text to its
+socket instead of re-encoding it per listener.
+"""
+
+import json
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.db.models import F
+
+from rooms.models import Playback
+
+log = logging.getLogger(__name__)
+
+
+def room_group(room_id: int) -> str:
+    return f"room.{room_id}"
+
+
+def next_seq(room_id: int) -> int:
+    """Take the room's next sequence number inside the current transaction."""
+    updated = Playback.objects.filter(room_id=room_id).update(seq=F("seq") + 1)
+    if not updated:
+        Playback.objects.get_or_create(room_id=room_id)
+        Playback.objects.filter(room_id=room_id).update(seq=F("seq") + 1)
+    return Playback.objects.filter(room_id=room_id).values_list("seq", flat=True).get()
+
+
+def group_send(room_id: int, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(room_group(room_id), message)
+    except Exception:
+        # The database already holds the change; a client that misses it resyncs on the next seq.
+        log.exception("room %s: broadcast failed", room_id)
+
+
+def room_event(*, room_id: int, event: dict) -> dict:
+    """Number `event` for the room now and broadcast it once the transaction commits."""
+    event = {**event, "seq": next_seq(room_id)}
+    message = {
+        "type": "room.event",
+        "text": json.dumps(event, separators=(",", ":")),
+        "event": event["type"],
+    }
+    if event["type"] == "now_playing":
+        # Consumers schedule their process's advance timer from these without parsing the text.
+        playing = event.get("now_playing") or {}
+        message["entry_id"] = playing.get("entry_id")
+        message["ends_at"] = playing.get("ends_at")
+    transaction.on_commit(lambda: group_send(room_id, message))
+    return event
+
+
+def room_control(*, room_id: int, message: dict) -> None:
+    """An unnumbered instruction for the room's consumers (never forwarded to clients as is)."""
+    transaction.on_commit(lambda: group_send(room_id, {"type": "room.control", **message}))
+
+
+# --- the room's standard events, each read fresh inside the writer's transaction --------------
+
+
+def emit_queue(room) -> dict:
+    from rooms.selectors import queue_list
+
+    return room_event(room_id=room.id, event={"type": "queue.updated", "queue": queue_list(room)})
+
+
+def emit_now_playing(room_id: int) -> dict:
+    from rooms.selectors import now_playing_dict
+
+    return room_event(
+        room_id=room_id, event={"type": "now_playing", "now_playing": now_playing_dict(room_id)}
+    )
+
+
+def emit_djs(room_id: int) -> dict:
+    from rooms.selectors import djs_list
+
+    return room_event(room_id=room_id, event={"type": "djs.updated", "djs": djs_list(room_id)})
+
+
+def emit_listeners(room_id: int) -> dict:
+    from rooms.selectors import listeners_dict
+
+    return room_event(
+        room_id=room_id, event={"type": "listeners", "listeners": listeners_dict(room_id)}
+    )

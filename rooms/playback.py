@@ -1,0 +1,183 @@
+"""The room's clock: which entry plays, since when, and the exactly-once advance to the next.
+
+Every process that notices a track's end (its asyncio timer, the Celery sweep, a join) calls
+`room_advance` naming the entry it saw playing. The first statement is a compare-and-set on the
+playback row; PostgreSQL re-checks the WHERE clause of a blocked UPDATE against the winner's
+committed row, so exactly one caller updates a row and the others see a row count of 0.
+"""
+
+import logging
+import random
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import transaction
+
+from rooms.broadcast import emit_djs, emit_now_playing, emit_queue
+from rooms.models import DJSeat, Play, Playback, QueueEntry, Room
+from rooms.selectors import now_ms, open_sessions, ordered_queue
+
+log = logging.getLogger(__name__)
+
+# A timer may fire a little early on another process's clock; let it win anyway.
+DUE_TOLERANCE_MS = 50
+AUTOFILL_LOOKBACK = 200
+
+
+def lock_room(room_id: int) -> Playback:
+    """Lock the room's playback row for the rest of the transaction.
+
+    Every room writer takes this lock first, so writers of one room never deadlock on each other
+    (playback row, then entries) and their event numbers follow commit order.
+    """
+    Playback.objects.get_or_create(room_id=room_id)
+    return Playback.objects.select_for_update().get(room_id=room_id)
+
+
+def _autofill(room: Room) -> QueueEntry | None:
+    """A new entry from the room's own history, avoiding its no-repeat window when it can."""
+    from catalog.models import Track
+
+    recent = list(
+        QueueEntry.objects.filter(room=room)
+        .exclude(status=QueueEntry.Status.QUEUED)
+        .order_by("-id")
+        .values_list("track_id", flat=True)[:AUTOFILL_LOOKBACK]
+    )
+    if not recent:
+        return None
+    distinct = list(dict.fromkeys(recent))
+    playable = set(
+        Track.objects.filter(id__in=distinct, duration_ms__gt=0)
+        .exclude(audio="")
+        .values_list("id", flat=True)
+    )
+    blocked = set(recent[: room.no_repeat_window])
+    fresh = [t for t in distinct if t in playable and t not in blocked]
+    if fresh:
+        track_id = random.choice(fresh)
+    else:
+        # A small history: replay its least recently played track rather than fall silent.
+        stale = [t for t in distinct if t in playable]
+        if not stale:
+            return None
+        track_id = stale[-1]
+    return QueueEntry.objects.create(
+        room=room, track_id=track_id, autofilled=True, status=QueueEntry.Status.QUEUED
+    )
+
+
+def _pick_next(room: Room) -> QueueEntry | None:
+    for entry in ordered_queue(room):
+        if entry.track.playable:
+            if room.mode == Room.Mode.DJ:
+                # The DJ who just got a turn goes to the back of the rotation.
+                last = DJSeat.objects.filter(room=room).order_by("-position").first()
+                DJSeat.objects.filter(room=room, user_id=entry.added_by_id).update(
+                    position=(last.position if last else 0) + 1
+                )
+            return entry
+        # The audio went away after it was queued: it can never play.
+        QueueEntry.objects.filter(id=entry.id).update(status=QueueEntry.Status.REMOVED)
+    if room.autofill:
+        return _autofill(room)
+    return None
+
+
+def room_advance(
+    *,
+    room_id: int,
+    expected_entry_id: int | None,
+    skipped: bool = False,
+    only_if_due: bool = False,
+) -> bool:
+    """Move the room past `expected_entry_id` (None: start an idle room). True if this call did.
+
+    `only_if_due` refuses while the expected entry still has time left (timers and sweeps pass
+    it; skips do not).
+    """
+    with transaction.atomic():
+        Playback.objects.get_or_create(room_id=room_id)
+        now = now_ms()
+        claim = Playback.objects.filter(room_id=room_id, current_entry_id=expected_entry_id)
+        if only_if_due and expected_entry_id is not None:
+            claim = claim.filter(ends_at_ms__lte=now + DUE_TOLERANCE_MS)
+        if claim.update(current_entry=None, started_at_ms=None, ends_at_ms=None) != 1:
+            return False
+        room = Room.objects.get(pk=room_id)
+        if expected_entry_id is not None:
+            QueueEntry.objects.filter(
+                id=expected_entry_id, status=QueueEntry.Status.PLAYING
+            ).update(
+                status=QueueEntry.Status.SKIPPED if skipped else QueueEntry.Status.PLAYED,
+                ended_at=datetime.now(UTC),
+            )
+        entry = _pick_next(room)
+        if entry is None:
+            if expected_entry_id is None:
+                return False  # idle before and after: nothing to tell anyone
+        else:
+            _start(room, entry, now)
+        emit_now_playing(room_id)
+        emit_queue(room)
+        if room.mode == Room.Mode.DJ:
+            emit_djs(room_id)
+        return True
+
+
+def _start(room: Room, entry: QueueEntry, now: int) -> None:
+    started = now + settings.ROOMTONE["START_LEAD_MS"]
+    ends = started + entry.track.duration_ms
+    QueueEntry.objects.filter(id=entry.id).update(
+        status=QueueEntry.Status.PLAYING, started_at_ms=started
+    )
+    Playback.objects.filter(room_id=room.id).update(
+        current_entry_id=entry.id, started_at_ms=started, ends_at_ms=ends
+    )
+    Play.objects.create(
+        room=room,
+        entry_id=entry.id,
+        track_id=entry.track_id,
+        dj_id=entry.added_by_id if room.mode == Room.Mode.DJ else None,
+        started_at=datetime.fromtimestamp(started / 1000, tz=UTC),
+        listeners=open_sessions(room.id).count(),
+    )
+
+
+def start_if_idle(room: Room) -> bool:
+    """Inside a writer's transaction: start playing if nothing is."""
+    return room_advance(room_id=room.id, expected_entry_id=None)
+
+
+def playback_state(room_id: int) -> tuple[int | None, int | None]:
+    row = Playback.objects.filter(room_id=room_id).values_list("current_entry_id", "ends_at_ms")
+    return row.first() or (None, None)
+
+
+def playback_heal(room_id: int) -> bool:
+    """The lazy check on join and on sync: advance a room whose timer was lost."""
+    entry_id, ends_at = playback_state(room_id)
+    if entry_id is not None:
+        if ends_at is not None and ends_at <= now_ms():
+            return room_advance(room_id=room_id, expected_entry_id=entry_id, only_if_due=True)
+        return False
+    if QueueEntry.objects.filter(room_id=room_id, status=QueueEntry.Status.QUEUED).exists():
+        return room_advance(room_id=room_id, expected_entry_id=None)
+    return False
+
+
+def playback_sweep(*, now: int | None = None) -> int:
+    """Advance every room whose track has ended; returns how many advanced here."""
+    now = now or now_ms()
+    due = list(
+        Playback.objects.filter(
+            ends_at_ms__lte=now, current_entry__isnull=False, paused=False
+        ).values_list("room_id", "current_entry_id")[:500]
+    )
+    advanced = 0
+    for room_id, entry_id in due:
+        try:
+            advanced += room_advance(room_id=room_id, expected_entry_id=entry_id, only_if_due=True)
+        except Exception:
+            log.exception("room %s: advance failed", room_id)
+    return advanced

@@ -1,0 +1,62 @@
+"""Per-fan rate limits kept in the cache, so every process shares one budget per fan.
+
+Each limit is a token bucket written as GCRA: one number per fan and action, the time at which
+the bucket is full again. `burst` actions may come at once, then one per `every` seconds.
+The read and the write are separate cache calls; two racing frames may both pass, which a
+limit meant for people typing and clicking can afford.
+"""
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+# action: (burst, seconds per action after the burst)
+DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
+    "chat": (5, 1.0),
+    "vote": (10, 0.5),
+    "add": (5, 3.0),
+    "skip": (5, 2.0),
+    "dj": (5, 2.0),
+    "mod": (30, 0.5),
+    "audio": (10, 0.5),
+    "sync": (5, 1.0),
+}
+
+
+def limit_for(action: str) -> tuple[int, float]:
+    overrides = settings.ROOMTONE.get("RATE_LIMITS", {})
+    return overrides.get(action) or DEFAULT_LIMITS[action]
+
+
+def _key(action: str, who: str) -> str:
+    return f"rooms:rl:{action}:{who}"
+
+
+def _decide(action: str, tat: float | None, now: float) -> tuple[bool, float]:
+    burst, every = limit_for(action)
+    tat = max(tat or now, now)
+    if tat - now > (burst - 1) * every:
+        return False, tat
+    return True, tat + every
+
+
+async def rate_limit_allow(*, action: str, who: str) -> bool:
+    """Spend one `action` for `who` (a user id or a socket's name); False when over the limit."""
+    now = time.time()
+    key = _key(action, who)
+    allowed, tat = _decide(action, await cache.aget(key), now)
+    if allowed:
+        burst, every = limit_for(action)
+        await cache.aset(key, tat, timeout=int(burst * every) + 2)
+    return allowed
+
+
+def rate_limit_allow_sync(*, action: str, who: str) -> bool:
+    now = time.time()
+    key = _key(action, who)
+    allowed, tat = _decide(action, cache.get(key), now)
+    if allowed:
+        burst, every = limit_for(action)
+        cache.set(key, tat, timeout=int(burst * every) + 2)
+    return allowed

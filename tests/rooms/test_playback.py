@@ -1,0 +1,210 @@
+"""Playback: start lead, exactly-once advance, timers, the sweep, lazy heal, play events."""
+
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection
+
+from rooms.models import Play, Playback, QueueEntry
+from rooms.playback import playback_heal, room_advance
+from rooms.selectors import now_ms
+from rooms.services import queue_add
+from rooms.tasks import playback_sweep_task
+from tests.conftest import requires_postgres
+from tests.rooms.conftest import join, playing_id, session_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def short_lead(settings):
+    settings.ROOMTONE = {**settings.ROOMTONE, "START_LEAD_MS": 0}
+
+
+def test_a_new_track_starts_a_lead_time_ahead_and_writes_a_play(room, owner, tracks, settings):
+    before = now_ms()
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    playback = Playback.objects.get(room=room)
+    lead = settings.ROOMTONE["START_LEAD_MS"]
+    assert before + lead <= playback.started_at_ms <= now_ms() + lead
+    assert playback.ends_at_ms == playback.started_at_ms + tracks[0].duration_ms
+    play = Play.objects.get()
+    assert play.entry_id == playback.current_entry_id and play.track_id == tracks[0].id
+    assert QueueEntry.objects.get(id=play.entry_id).status == "playing"
+
+
+def test_advance_is_compare_and_set(room, owner, tracks):
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    queue_add(room=room, user=owner, track_id=tracks[1].id)
+    first = playing_id(room)
+    assert room_advance(room_id=room.id, expected_entry_id=first) is True
+    # A second caller who saw the same entry playing loses and changes nothing.
+    seq = Playback.objects.get(room=room).seq
+    assert room_advance(room_id=room.id, expected_entry_id=first) is False
+    assert Playback.objects.get(room=room).seq == seq
+    assert QueueEntry.objects.get(id=first).status == "played"
+    assert Play.objects.count() == 2
+
+
+def test_only_if_due_waits_for_the_track_end(room, owner, tracks):
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    current = playing_id(room)
+    assert room_advance(room_id=room.id, expected_entry_id=current, only_if_due=True) is False
+    Playback.objects.filter(room=room).update(ends_at_ms=now_ms() - 1)
+    assert room_advance(room_id=room.id, expected_entry_id=current, only_if_due=True) is True
+
+
+@requires_postgres
+def test_racing_advancers_admit_exactly_one_winner(room, owner, tracks):
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    for track in tracks[1:4]:
+        queue_add(room=room, user=owner, track_id=track.id)
+    Playback.objects.filter(room=room).update(ends_at_ms=now_ms() - 1)
+    current = playing_id(room)
+    n = 8
+    barrier = threading.Barrier(n)
+    results: list = []
+
+    def racer():
+        try:
+            barrier.wait()
+            results.append(
+                room_advance(room_id=room.id, expected_entry_id=current, only_if_due=True)
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=racer) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * (n - 1) + [True]
+    assert Play.objects.count() == 2
+    assert QueueEntry.objects.filter(status="playing").count() == 1
+    assert QueueEntry.objects.get(id=current).status == "played"
+
+
+def test_sweep_advances_ended_rooms_once(room, owner, tracks):
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    queue_add(room=room, user=owner, track_id=tracks[1].id)
+    assert playback_sweep_task() == 0
+    Playback.objects.filter(room=room).update(ends_at_ms=now_ms() - 10)
+    assert playback_sweep_task() == 1
+    assert playback_sweep_task() == 0
+    assert QueueEntry.objects.get(id=playing_id(room)).track_id == tracks[1].id
+
+
+def test_lost_schedule_heals_on_join(room, owner, tracks):
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    queue_add(room=room, user=owner, track_id=tracks[1].id)
+    # The track ended while no process held a timer for the room and the sweep was down.
+    Playback.objects.filter(room=room).update(ends_at_ms=now_ms() - 5000)
+    cookie = session_cookie(owner)
+
+    async def body():
+        c = await join(room.slug, cookie)
+        await c.close()
+        return c.snapshot
+
+    snap = async_to_sync(body)()
+    assert snap["now_playing"]["track"]["id"] == tracks[1].id
+    assert snap["now_playing"]["started_at"] >= snap["server_time"] - 1000
+    assert Play.objects.count() == 2
+    assert playback_heal(room.id) is False
+
+
+def test_process_timer_advances_at_the_track_end(room, owner, make_track, short_lead):
+    short = [make_track(f"Jingle {i}", duration_ms=400) for i in range(2)]
+    room.autofill = False  # the room falls silent after the second jingle
+    room.save()
+    cookie = session_cookie(owner)
+
+    async def body():
+        a = await join(room.slug, cookie)
+        b = await join(room.slug, cookie)
+        await a.request({"type": "queue.add", "track_id": short[0].id})
+        await a.request({"type": "queue.add", "track_id": short[1].id})
+        first = await b.expect("now_playing", where=lambda f: f["now_playing"])
+        assert first["now_playing"]["track"]["id"] == short[0].id
+        nxt = await b.expect(
+            "now_playing",
+            timeout=3,
+            where=lambda f: f["now_playing"] and f["now_playing"]["track"]["id"] == short[1].id,
+        )
+        late = now_ms() - first["now_playing"]["ends_at"]
+        await a.close()
+        await b.close()
+        return nxt, late
+
+    nxt, late = async_to_sync(body)()
+    assert late < 1000
+    # Two sockets in one process and one timer each: still one advance, one play each.
+    assert Play.objects.filter(track_id=short[1].id).count() == 1
+    assert Play.objects.count() == 2
+    assert Play.objects.get(track_id=short[1].id).listeners == 2
+
+
+def test_play_counts_open_sessions_as_listeners(room, owner, make_user, tracks):
+    bea = make_user("bea")
+    ca, cb = session_cookie(owner), session_cookie(bea)
+
+    async def body():
+        a = await join(room.slug, ca)
+        b = await join(room.slug, cb)
+        anon = await join(room.slug, None)
+        await a.request({"type": "queue.add", "track_id": tracks[0].id})
+        listeners = await b.expect("listeners", where=lambda f: f["listeners"]["count"] == 3)
+        for c in (a, b, anon):
+            await c.close()
+        return listeners
+
+    listeners = async_to_sync(body)()
+    assert listeners["listeners"]["users"] == ["bea", "olive"]
+    assert Play.objects.get().listeners == 3
+    room.refresh_from_db()
+    assert room.listener_count == 0
+
+
+def test_autofill_plays_from_history_when_the_queue_runs_dry(room, owner, tracks):
+    for track in tracks[:3]:
+        queue_add(room=room, user=owner, track_id=track.id)
+    for _ in range(3):
+        room_advance(room_id=room.id, expected_entry_id=playing_id(room))
+    entry = QueueEntry.objects.get(id=playing_id(room))
+    assert entry.autofilled and entry.added_by is None
+    assert entry.track_id in {t.id for t in tracks[:3]}
+    room.autofill = False
+    room.save()
+    room_advance(room_id=room.id, expected_entry_id=entry.id)
+    assert playing_id(room) is None
+    assert Playback.objects.get(room=room).ends_at_ms is None
+
+
+def test_sweep_is_registered_for_beat_every_two_seconds():
+    from rooms.tasks import BEAT_SCHEDULE
+
+    entry = BEAT_SCHEDULE["rooms-playback-sweep"]
+    assert entry["task"] == "rooms.playback_sweep" and entry["schedule"] <= 2.0
+
+
+def test_timer_after_lost_race_rearms_from_the_database(room, owner, tracks):
+    from rooms import scheduler
+
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    queue_add(room=room, user=owner, track_id=tracks[1].id)
+    stale = playing_id(room)
+    room_advance(room_id=room.id, expected_entry_id=stale)  # another process won
+    current = playing_id(room)
+    ends_at = Playback.objects.get(room=room).ends_at_ms
+
+    async def body():
+        scheduler.watch(room.id, -1)
+        try:
+            await scheduler._advance(room.id, stale)
+            return scheduler.armed(room.id)
+        finally:
+            scheduler.unwatch(room.id, -1)
+
+    assert async_to_sync(body)() == (current, ends_at)
