@@ -1,0 +1,124 @@
+"""Rolled-up statistics and the fill state that keeps them honest.
+
+One table holds every count: a row is the value of one stat for one entity (a room, track, artist
+or label) in one bucket (an hour, a day or a week starting Monday, all UTC). `label` is the label
+that owns the entity, so every read is scoped by one indexed column.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from labels.models import Label
+
+
+class Granularity(models.TextChoices):
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day"
+    WEEK = "week", "Week"
+
+
+class Entity(models.TextChoices):
+    ROOM = "room", "Room"
+    TRACK = "track", "Track"
+    ARTIST = "artist", "Artist"
+    LABEL = "label", "Label"
+
+
+class Stat(models.TextChoices):
+    PLAYS = "plays", "Plays"
+    UNIQUE_LISTENERS = "unique_listeners", "Unique listeners"
+    LISTENING_MS = "listening_ms", "Listening time (ms)"
+    OTS = "ots", "OTS"
+    REACH = "reach", "Reach"
+    VOTES = "votes", "Votes"
+    ADDS = "adds", "Adds"
+    SKIPS = "skips", "Skip votes"
+    FAVOURITES = "favourites", "Favourites"
+    CHAT = "chat", "Chat messages"
+
+
+# Distinct counts cannot be added up: their days and weeks are computed from the raw facts.
+DISTINCT_STATS = frozenset({Stat.UNIQUE_LISTENERS, Stat.REACH})
+
+
+class StatCount(models.Model):
+    stat = models.CharField(max_length=20, choices=Stat.choices)
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    bucket_start = models.DateTimeField()
+    entity_type = models.CharField(max_length=6, choices=Entity.choices)
+    entity_id = models.BigIntegerField()
+    label = models.ForeignKey(
+        Label, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+    )
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entity_type", "entity_id", "granularity", "stat", "bucket_start"],
+                name="statcount_unique",
+            )
+        ]
+        indexes = [
+            # Recomputing a bucket deletes it whole.
+            models.Index(fields=["stat", "granularity", "bucket_start"], name="statcount_bucket"),
+            # Dashboards: one label's series and top lists.
+            models.Index(
+                fields=["label", "entity_type", "granularity", "stat", "bucket_start"],
+                name="statcount_label",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.stat} {self.granularity} {self.bucket_start:%Y-%m-%d %H:00} "
+            f"{self.entity_type}:{self.entity_id} = {self.value}"
+        )
+
+
+class FillState(models.Model):
+    """How far a stat has been rolled up. STARTED left behind by a dead run is redone."""
+
+    class State(models.TextChoices):
+        STARTED = "started", "Started"
+        DONE = "done", "Done"
+
+    stat = models.CharField(max_length=20, choices=Stat.choices, unique=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.DONE)
+    # Raw rows with a larger id are new (for stats read from an append-only table)...
+    watermark_id = models.BigIntegerField(default=0)
+    # ...or raw facts that ended after this moment are new (sessions, impressions).
+    watermark_time = models.DateTimeField(null=True, blank=True)
+    run_started = models.DateTimeField(null=True, blank=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.stat}: {self.state} @ {self.watermark_id}/{self.watermark_time}"
+
+
+class ExportJob(models.Model):
+    """A large export built in the background; the portal polls it and offers the file."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    params = models.JSONField(default=dict)
+    fmt = models.CharField(max_length=4, default="csv")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(default=0)
+    # Outside MEDIA_ROOT: exports are served only through the label-checked download view.
+    path = models.CharField(max_length=300, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

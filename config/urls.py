@@ -8,7 +8,10 @@ from labels.admin import label_site
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Analytics pages sit inside the portal; they go before its catch-all.
+    path("label/analytics/", include("analytics.urls")),
     path("label/", label_site.urls),
+    path("api/", include("analytics.api_urls")),
     path("accounts/", include("rooms.account_urls")),
     path("catalog/", include("catalog.urls")),
     path("", include("rooms.urls")),

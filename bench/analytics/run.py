@@ -1,0 +1,243 @@
+"""Analytics benchmarks on PostgreSQL: capture, rollup and export, each beside its raw baseline.
+
+    DATABASE_URL=postgres://... [REDIS_URL=redis://...] .venv/bin/python bench/analytics/run.py
+
+Uses (and empties) the analytics and rooms tables of DATABASE_URL's database: point it at a
+scratch database. Sizes are small enough to finish in a few minutes on two cores; --scale grows
+them.
+"""
+
+import argparse
+import io
+import os
+import sys
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from analytics import rollups  # noqa: E402
+from analytics.models import FillState, StatCount  # noqa: E402
+from analytics.params import Filters  # noqa: E402
+from analytics.selectors import Window  # noqa: E402
+from catalog.models import Track  # noqa: E402
+from labels.models import Label  # noqa: E402
+from rooms.impressions import impressions_flush, impressions_record  # noqa: E402
+from rooms.models import ImpressionCount, Room  # noqa: E402
+
+T0 = datetime(2025, 1, 6, tzinfo=UTC)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def reset():
+    with connection.cursor() as c:
+        c.execute(
+            "TRUNCATE analytics_statcount, analytics_fillstate, rooms_play, rooms_queueentry, "
+            "rooms_impressioncount RESTART IDENTITY CASCADE"
+        )
+
+
+def world():
+    label, _ = Label.objects.get_or_create(name="Bench Label")
+    rooms = [
+        Room.objects.get_or_create(slug=f"bench-{i}", defaults={"name": f"B{i}", "label": label})[0]
+        for i in range(50)
+    ]
+    tracks = [
+        Track.objects.get_or_create(title=f"bench {i}", label=label, defaults={"duration_ms": 1})[0]
+        for i in range(200)
+    ]
+    return label, rooms, tracks
+
+
+def copy_plays(rooms, tracks, n, start_hour):
+    """n plays (with their queue entries) by binary-free text COPY, spread over hours."""
+    with connection.cursor() as c:
+        c.execute("SELECT COALESCE(MAX(id), 0) FROM rooms_queueentry")
+        base = c.fetchone()[0]
+        t = time.perf_counter()
+        with c.cursor.copy(
+            "COPY rooms_queueentry (id, room_id, track_id, status, upvotes, downvotes, "
+            "autofilled, created_at) FROM STDIN"
+        ) as cp:
+            for i in range(n):
+                at = T0 + timedelta(hours=start_hour + i // 2000, seconds=i % 3600)
+                r, tr = rooms[i % len(rooms)].id, tracks[i % len(tracks)].id
+                cp.write_row((base + i + 1, r, tr, "played", 0, 0, False, at))
+        entries = time.perf_counter() - t
+        t = time.perf_counter()
+        with c.cursor.copy(
+            "COPY rooms_play (room_id, entry_id, track_id, started_at, listeners) FROM STDIN"
+        ) as cp:
+            for i in range(n):
+                at = T0 + timedelta(hours=start_hour + i // 2000, seconds=i % 3600)
+                r, tr = rooms[i % len(rooms)].id, tracks[i % len(tracks)].id
+                cp.write_row((r, base + i + 1, tr, at, 3))
+        plays = time.perf_counter() - t
+        c.execute("SELECT setval('rooms_queueentry_id_seq', %s)", [base + n])
+    return entries, plays
+
+
+def bench_ingest(rooms, out, scale):
+    pages = 1000 * scale
+    ids = [r.id for r in rooms]
+    record, _ = timed(
+        lambda: [
+            impressions_record(room_ids=ids, surface="directory", viewer=f"v{i % 997}")
+            for i in range(pages)
+        ]
+    )
+    flush, _ = timed(impressions_flush)
+    n = pages * len(ids)
+    rows = ImpressionCount.objects.count()
+    capture_rate = n / (record + flush)
+    # COPY of one row per impression into an events table of the same shape is the raw baseline.
+    with connection.cursor() as c:
+        c.execute(
+            "CREATE TEMP TABLE bench_raw_impression (room_id bigint, hour timestamptz, "
+            "surface varchar(10), count bigint)"
+        )
+        t = time.perf_counter()
+        with c.cursor.copy("COPY bench_raw_impression FROM STDIN") as cp:
+            for i in range(n):
+                cp.write_row((ids[i % len(ids)], T0, "directory", 1))
+        copy = time.perf_counter() - t
+        c.execute("DROP TABLE bench_raw_impression")
+    out["ingest"] = {
+        "impressions": n,
+        "capture_per_s": round(capture_rate),
+        "record_s": round(record, 2),
+        "flush_s": round(flush, 3),
+        "rows_written": rows,
+        "copy_per_s": round(n / copy),
+        "ratio": round(capture_rate / (n / copy), 2),
+        "backend": "redis" if settings.REDIS_URL else "in-process",
+    }
+
+
+def bench_rollup(rooms, tracks, out, scale):
+    new = 25_000 * scale
+    results = {}
+    for name, history in (("history", 50_000 * scale), ("history_x10", 500_000 * scale)):
+        reset()
+        copy_plays(rooms, tracks, history, 0)
+        with connection.cursor() as c:
+            c.execute("ANALYZE rooms_play")
+        rollups.rollup_stat("plays")  # the history is rolled up already
+        hours_before = history // 2000 + 1
+        copy_plays(rooms, tracks, new, hours_before + 24)
+        with connection.cursor() as c:
+            c.execute("ANALYZE rooms_play")
+            c.execute("SELECT MAX(id) FROM rooms_play")
+            last = c.fetchone()[0]
+            bare_sql = (
+                "SELECT date_trunc('hour', started_at), room_id, track_id, count(*) "
+                "FROM rooms_play WHERE id > %s GROUP BY 1, 2, 3"
+            )
+            start = time.perf_counter()
+            c.execute(bare_sql, [last - new])
+            c.fetchall()
+            bare = time.perf_counter() - start
+        roll, result = timed(lambda: rollups.rollup_stat("plays"))
+        assert FillState.objects.get(stat="plays").state == "done"
+        results[name] = {
+            "history_rows": history,
+            "new_rows": new,
+            "bare_group_by_s": round(bare, 3),
+            "rollup_s": round(roll, 3),
+            "ratio": round(roll / bare, 2),
+            "hours": result["hours"],
+        }
+    results["x10_over_x1"] = round(
+        results["history_x10"]["rollup_s"] / results["history"]["rollup_s"], 2
+    )
+    out["rollup"] = results
+
+
+def bench_export(label, rooms, out, scale):
+    StatCount.objects.all().delete()
+    n = 200_000 * scale
+    with connection.cursor() as c:
+        with c.cursor.copy(
+            "COPY analytics_statcount (stat, granularity, bucket_start, entity_type, entity_id, "
+            "label_id, value) FROM STDIN"
+        ) as cp:
+            for i in range(n):
+                room = rooms[i % len(rooms)].id
+                at = T0 + timedelta(hours=i // len(rooms))
+                cp.write_row(("plays", "hour", at, "room", room, label.id, i % 97))
+        c.execute("ANALYZE analytics_statcount")
+    end = T0 + timedelta(hours=n // len(rooms))
+    filters = Filters(Window(T0.date(), end.date(), "hour"), "room", None, [])
+    from analytics.exports import csv_stream
+
+    tracemalloc.start()
+    t = time.perf_counter()
+    size = rows = 0
+    for chunk in csv_stream(label.id, filters):
+        size += len(chunk)
+        rows += chunk.count("\n")
+    ours = time.perf_counter() - t
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    with connection.cursor() as c:
+        t = time.perf_counter()
+        buf = 0
+        sql = (
+            "COPY (SELECT s.bucket_start, s.granularity, s.entity_type, s.entity_id, r.name, "
+            "s.stat, s.value FROM analytics_statcount s LEFT JOIN rooms_room r "
+            "ON r.id = s.entity_id WHERE s.label_id = %s AND s.entity_type = 'room' "
+            "ORDER BY s.bucket_start, s.entity_id, s.stat) TO STDOUT WITH CSV HEADER"
+        )
+        with c.cursor.copy(sql.replace("%s", str(int(label.id)))) as cp:
+            for data in cp:
+                buf += len(data)
+        copy = time.perf_counter() - t
+    out["export"] = {
+        "rows": rows - 1,
+        "csv_rows_per_s": round((rows - 1) / ours),
+        "copy_rows_per_s": round(n / copy),
+        "ratio": round(((rows - 1) / ours) / (n / copy), 2),
+        "python_peak_mb": round(peak / 1e6, 1),
+        "bytes": size,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=int, default=1)
+    args = parser.parse_args()
+    if not settings.IS_POSTGRES:
+        sys.exit("the analytics bench needs PostgreSQL: set DATABASE_URL=postgres://...")
+    call_command("migrate", verbosity=0)
+    reset()
+    label, rooms, tracks = world()
+    out = {}
+    bench_ingest(rooms, out, args.scale)
+    bench_rollup(rooms, tracks, out, args.scale)
+    bench_export(label, rooms, out, args.scale)
+    reset()
+    buf = io.StringIO()
+    for section, figures in out.items():
+        buf.write(f"{section}: {figures}\n")
+    print(buf.getvalue(), end="")
+
+
+if __name__ == "__main__":
+    main()
