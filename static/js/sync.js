@@ -1,8 +1,10 @@
-/* Roomtone playback sync: the server's clock, estimated NTP-style, and an audio element held to it.
+/* Roomtone playback sync: the server's clock, estimated NTP-style, and the track held to it.
  *
  * Transport-agnostic: give ClockSync a `send(frame)` function and feed it the `time.pong` frames;
- * give SyncPlayer an <audio> element, the clock, and each `now_playing`. docs/client.md describes
- * the numbers and the `window.roomtone.sync()` diagnostics built from `SyncPlayer.state()`.
+ * give SyncPlayer an <audio> element, the clock, and each `now_playing`. SyncPlayer plays through
+ * audio_engine.js: Web Audio when it can, the <audio> element otherwise.
+ * docs/client.md describes the numbers and the `window.roomtone.sync()` diagnostics built from
+ * `SyncPlayer.state()`.
  */
 (function (root) {
   "use strict";
@@ -14,13 +16,12 @@
     pingTimeoutMs: 2000,
     window: 24, // samples kept
     best: 3, // of those, the ones with the smallest round trip are averaged
-    seekThresholdS: 0.25, // farther off than this: seek
-    deadBandS: 0.010, // closer than this: play at 1.0
-    maxRateNudge: 0.05,
-    rateGain: 0.5, // rate change per second of drift (0.1 s -> 5%)
-    tickMs: 250,
-    settleMs: 600, // after a seek or rate change, let currentTime settle before judging
-    inSyncS: 0.030,
+    tickMs: 100,
+    inSyncS: 0.03,
+    unlockWaitMs: 2000, // an AudioContext still suspended this long after Listen: blocked
+    engine: "auto", // "htmlaudio" forces the <audio> engine
+    webAudio: null, // options for audio_engine.js's WebAudioEngine
+    driftSamples: 5, // the indicator uses the median of this many drifts
   };
 
   function clientNow() {
@@ -140,18 +141,6 @@
     this._next();
   };
 
-  /* ---- drift decision (pure) ------------------------------------------------------------- */
-
-  /** What to do about `drift` seconds (actual - expected; positive = ahead of the room). */
-  function decide(drift, options) {
-    var o = Object.assign({}, DEFAULTS, options || {});
-    var size = Math.abs(drift);
-    if (size > o.seekThresholdS) return { action: "seek", rate: 1 };
-    if (size <= o.deadBandS) return { action: "hold", rate: 1 };
-    var nudge = Math.max(-o.maxRateNudge, Math.min(o.maxRateNudge, drift * o.rateGain));
-    return { action: "nudge", rate: 1 - nudge };
-  }
-
   /** Seconds into the track the room is at; negative while it has not started. */
   function expectedPosition(serverNowMs, startedAtMs) {
     return (serverNowMs - startedAtMs) / 1000;
@@ -159,37 +148,103 @@
 
   /* ---- the player ------------------------------------------------------------------------ */
 
+  function webAudio() {
+    var engine = root.RoomtoneAudioEngine;
+    return engine && engine.WebAudioEngine.supported() ? engine.WebAudioEngine : null;
+  }
+
+  SyncPlayer.prototype._htmlEngine = function () {
+    if (!this.html && root.RoomtoneAudioEngine) {
+      this.html = new root.RoomtoneAudioEngine.HtmlAudioEngine(this.audio, this.opts);
+    }
+    return this.html;
+  };
+
   function SyncPlayer(audio, clockSync, options) {
     this.audio = audio;
     this.clockSync = clockSync;
     this.opts = Object.assign({}, DEFAULTS, options || {});
+    this.html = null; // the <audio> engine (audio_engine.js), made on first use
+    this.web = null; // the Web Audio engine, made on first use
+    this.engine = null; // "webaudio" or "htmlaudio" for the current track; null: not chosen yet
     this.track = null; // {entry_id, audio_url, started_at, duration_ms}
     this.wanted = false; // the fan wants to hear the room
     this.blocked = false; // the browser refused to start audio without a gesture
     this.transport = "websocket";
     this.lastDrift = null;
     this.recentDrift = [];
-    this._settleUntil = 0;
+    this._listenAt = 0;
     this._startTimer = null;
     this._ticker = null;
     this._reported = null;
     this.onStateChange = null; // called with state() on every tick
     this.onAudioState = null; // called with true/false when playing starts or stops
     var self = this;
-    ["playing", "pause", "ended", "error", "emptied"].forEach(function (name) {
+    ["playing", "pause", "ended", "error", "emptied", "waiting"].forEach(function (name) {
       audio.addEventListener(name, function () {
         self._report();
       });
     });
-    audio.addEventListener("seeked", function () {
-      self._settleUntil = clientNow() + self.opts.settleMs / 2;
-    });
   }
+
+  // `?engine=htmlaudio` on the page's URL forces the fallback (diagnostics, comparisons).
+  function engineFromUrl() {
+    try {
+      return new URLSearchParams(root.location.search).get("engine") || "";
+    } catch (e) {
+      return "";
+    }
+  }
+
+  SyncPlayer.prototype._webEngine = function () {
+    var forced = this.opts.engine === "auto" ? engineFromUrl() : this.opts.engine;
+    if (!this.web && forced !== "htmlaudio") {
+      var Engine = webAudio();
+      if (Engine) {
+        var self = this;
+        this.web = new Engine(this.opts.webAudio);
+        this.web.onChange = function () {
+          if (self.web.state() === "failed" && self.engine === "webaudio") self._use("htmlaudio");
+          self._tick();
+        };
+      }
+    }
+    return this.web;
+  };
+
+  // The engine for the current track: Web Audio when it can hold the track, <audio> otherwise.
+  SyncPlayer.prototype._choose = function () {
+    var web = this._webEngine();
+    this._use(web && web.eligible(this.track) ? "webaudio" : "htmlaudio");
+  };
+
+  SyncPlayer.prototype._use = function (name) {
+    this.engine = name;
+    this.recentDrift = [];
+    if (name === "webaudio") {
+      if (!this.audio.paused) this.audio.pause();
+      this.audio.removeAttribute("src");
+      this.web.stop();
+      this.web.load(this.track.audio_url);
+      if (this.wanted) {
+        this._listenAt = clientNow();
+        this.web.unlock();
+      }
+    } else {
+      if (this.web) this.web.stop();
+      if (this.audio.getAttribute("src") !== this.track.audio_url) {
+        this.audio.src = this.track.audio_url;
+        this.audio.playbackRate = 1;
+      }
+    }
+  };
 
   SyncPlayer.prototype.setNowPlaying = function (nowPlaying) {
     clearTimeout(this._startTimer);
     if (!nowPlaying || !nowPlaying.track || !nowPlaying.track.audio_url) {
       this.track = null;
+      this.engine = null;
+      if (this.web) this.web.stop();
       if (!this.audio.paused) this.audio.pause();
       this.audio.removeAttribute("src");
       this._tick();
@@ -203,9 +258,12 @@
       duration_ms: nowPlaying.track.duration_ms,
     };
     if (changed) {
-      this.audio.src = this.track.audio_url;
-      this.audio.playbackRate = 1;
-      this.recentDrift = [];
+      this.engine = null;
+      // Start loading now; an engine script that arrives later still gets this track.
+      if (this._webEngine()) this._choose();
+      else if (this.audio.getAttribute("src") !== this.track.audio_url) {
+        this.audio.src = this.track.audio_url;
+      }
     }
     this._tick();
   };
@@ -214,6 +272,9 @@
   SyncPlayer.prototype.listen = function () {
     this.wanted = true;
     this.blocked = false;
+    this._listenAt = clientNow();
+    var web = this._webEngine();
+    if (web) web.unlock();
     this._ensureTicker();
     this._tick(true);
   };
@@ -222,6 +283,7 @@
     this.wanted = false;
     clearTimeout(this._startTimer);
     this.audio.pause();
+    if (this.web) this.web.stop();
     this._tick();
   };
 
@@ -233,83 +295,108 @@
     }, this.opts.tickMs);
   };
 
+  SyncPlayer.prototype._block = function () {
+    this.blocked = true;
+    this.wanted = false;
+    if (this.web) this.web.stop();
+    this._emit();
+  };
+
   SyncPlayer.prototype._play = function () {
     var self = this;
     var attempt = this.audio.play();
     if (attempt && attempt.catch) {
       attempt.catch(function (err) {
-        if (err && err.name === "NotAllowedError") {
-          self.blocked = true;
-          self.wanted = false;
-          self._emit();
-        }
+        if (err && err.name === "NotAllowedError") self._block();
       });
     }
   };
 
-  SyncPlayer.prototype._seek = function (position) {
-    try {
-      this.audio.currentTime = Math.max(0, position);
-    } catch (e) {
-      return;
-    }
-    this.audio.playbackRate = 1;
-    this._settleUntil = clientNow() + this.opts.settleMs;
-    this.recentDrift = [];
-  };
-
-  SyncPlayer.prototype._tick = function (fromGesture) {
-    var audio = this.audio;
+  SyncPlayer.prototype._tick = function () {
     var track = this.track;
     if (!this.wanted || !track || !this.clockSync.clock.ready()) {
-      this.lastDrift = null;
-      this._emit();
+      this._idle();
       return;
     }
+    // Both engines live in audio_engine.js: until it has loaded there is nothing to play with.
+    if (!this._htmlEngine()) {
+      this._idle();
+      return;
+    }
+    if (!this.engine) this._choose();
+    if (this.engine === "webaudio") this._tickWeb();
+    else this._tickHtml();
+    this._report();
+    this._emit();
+  };
+
+  SyncPlayer.prototype._idle = function () {
+    this.lastDrift = null;
+    this._report();
+    this._emit();
+  };
+
+  SyncPlayer.prototype._measured = function (drift) {
+    this.lastDrift = drift;
+    if (drift === null) return;
+    this.recentDrift.push(drift);
+    if (this.recentDrift.length > this.opts.driftSamples) this.recentDrift.shift();
+  };
+
+  SyncPlayer.prototype._tickWeb = function () {
+    var web = this.web;
+    if (!web.running()) {
+      // A context that stays suspended after Listen was refused by the autoplay policy.
+      if (clientNow() - this._listenAt > this.opts.unlockWaitMs) this._block();
+      this.lastDrift = null;
+      return;
+    }
+    var started = this.track.started_at;
+    var offset = this.clockSync.clock.offset || 0;
+    var origin = clientNow() - root.performance.now();
+    var duration = (this.track.duration_ms || 0) / 1000;
+    var expectedAt = function (perfMs) {
+      return expectedPosition(origin + perfMs + offset, started);
+    };
+    if (duration && this.expected() >= duration) {
+      web.stop();
+      this.lastDrift = null;
+      return;
+    }
+    this._measured(web.tick(expectedAt));
+  };
+
+  SyncPlayer.prototype._tickHtml = function () {
+    var audio = this.audio;
     var expected = this.expected();
-    var duration = (track.duration_ms || 0) / 1000;
+    var duration = (this.track.duration_ms || 0) / 1000;
     if (expected < 0) {
       // Starts in the future: park at 0 and start at the moment the room does.
       if (!audio.paused) audio.pause();
-      if (audio.currentTime !== 0) this._seek(0);
+      if (audio.currentTime !== 0) this.html.seek(0, 0);
       var self = this;
       clearTimeout(this._startTimer);
       this._startTimer = setTimeout(function () {
-        self._seek(Math.max(0, self.expected()));
+        self.html.seek(Math.max(0, self.expected()), self.html.seekLeadS);
         self._play();
       }, -expected * 1000);
       this.lastDrift = null;
-      this._emit();
       return;
     }
     if (duration && expected >= duration) {
       if (!audio.paused) audio.pause();
       this.lastDrift = null;
-      this._emit();
       return;
     }
     if (audio.paused) {
       // Joining (or rejoining): land on the room's position first, nudge only the residue.
-      this._seek(expected);
-      if (fromGesture !== false) this._play();
-      this._emit();
+      this.recentDrift = [];
+      this.html.seek(expected, this.html.seekLeadS);
+      this._play();
+      this.lastDrift = null;
       return;
     }
-    if (audio.seeking || audio.readyState < 2 || clientNow() < this._settleUntil) {
-      this._emit();
-      return;
-    }
-    var drift = audio.currentTime - expected;
-    this.recentDrift.push(drift);
-    if (this.recentDrift.length > 5) this.recentDrift.shift();
-    this.lastDrift = drift;
-    var decision = decide(median(this.recentDrift), this.opts);
-    if (decision.action === "seek") {
-      this._seek(this.expected());
-    } else if (Math.abs(audio.playbackRate - decision.rate) > 0.001) {
-      audio.playbackRate = decision.rate;
-    }
-    this._emit();
+    this._measured(this.html.tick(expected));
   };
 
   SyncPlayer.prototype.expected = function () {
@@ -318,7 +405,14 @@
   };
 
   SyncPlayer.prototype.playing = function () {
+    if (this.engine === "webaudio") return !!this.web && this.web.playing();
     return !this.audio.paused && !this.audio.ended && this.audio.readyState > 2;
+  };
+
+  SyncPlayer.prototype.actual = function () {
+    if (!this.track) return null;
+    if (this.engine === "webaudio") return this.web.position(root.performance.now());
+    return this.html ? this.html.position() : this.audio.currentTime;
   };
 
   SyncPlayer.prototype.status = function () {
@@ -329,19 +423,26 @@
     return Math.abs(recent) <= this.opts.inSyncS ? "synced" : "syncing";
   };
 
+  function round(value, places) {
+    if (value === null || value === undefined) return null;
+    var k = Math.pow(10, places);
+    return Math.round(value * k) / k;
+  }
+
   SyncPlayer.prototype.state = function () {
     var clock = this.clockSync.clock;
-    var expected = this.expected();
+    var web = this.engine === "webaudio";
     return {
-      offset_ms: clock.offset === null ? null : Math.round(clock.offset * 10) / 10,
-      rtt_ms: clock.rtt === null ? null : Math.round(clock.rtt * 10) / 10,
-      expected_s: expected === null ? null : Math.round(expected * 1000) / 1000,
-      actual_s: this.track ? Math.round(this.audio.currentTime * 1000) / 1000 : null,
-      drift_ms: this.lastDrift === null ? null : Math.round(this.lastDrift * 10000) / 10,
+      offset_ms: round(clock.offset, 1),
+      rtt_ms: round(clock.rtt, 1),
+      expected_s: round(this.expected(), 3),
+      actual_s: round(this.actual(), 3),
+      drift_ms: round(this.lastDrift === null ? null : this.lastDrift * 1000, 1),
       playing: this.playing(),
       transport: this.transport,
+      engine: this.engine || (this._webEngine() ? "webaudio" : "htmlaudio"),
       status: this.status(),
-      rate: this.audio.playbackRate,
+      rate: web ? 1 : this.audio.playbackRate,
     };
   };
 
@@ -349,8 +450,11 @@
     if (this.onStateChange) this.onStateChange(this.state());
   };
 
+  // What the server counts as listening: the element started (even if it starves for a moment),
+  // or Web Audio sounding the track.
   SyncPlayer.prototype._report = function () {
-    var playing = !this.audio.paused && !this.audio.ended;
+    var playing =
+      this.engine === "webaudio" ? this.playing() : !this.audio.paused && !this.audio.ended;
     if (playing === this._reported) return;
     this._reported = playing;
     if (this.onAudioState) this.onAudioState(playing);
@@ -371,10 +475,21 @@
     ClockEstimator: ClockEstimator,
     ClockSync: ClockSync,
     SyncPlayer: SyncPlayer,
-    decide: decide,
     expectedPosition: expectedPosition,
     median: median,
   };
   root.RoomtoneSync = api;
+
+  // A page whose template lists only sync.js still gets the engines beside it.
+  var doc = root.document;
+  var script = doc && doc.currentScript;
+  var own = /\/sync\.js(\?.*)?$/;
+  if (script && own.test(script.src) && !root.RoomtoneAudioEngine) {
+    if (!doc.querySelector('script[src*="audio_engine"]')) {
+      var tag = doc.createElement("script");
+      tag.src = script.src.replace(own, "/audio_engine.js$1");
+      doc.head.appendChild(tag);
+    }
+  }
   if (typeof module !== "undefined" && module.exports) module.exports = api;
 })(typeof window !== "undefined" ? window : globalThis);

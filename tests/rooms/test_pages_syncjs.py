@@ -1,4 +1,5 @@
-"""static/js/sync.js, the parts that are arithmetic: run under Node against fixed inputs."""
+"""static/js/sync.js and static/js/audio_engine.js under Node: the clock, the decisions, and both
+engines driven against stand-ins for the browser's media objects (a boundary we do not own)."""
 
 import json
 import shutil
@@ -7,13 +8,70 @@ from pathlib import Path
 
 import pytest
 
-SYNC_JS = Path(__file__).resolve().parents[2] / "static" / "js" / "sync.js"
+JS = Path(__file__).resolve().parents[2] / "static" / "js"
 NODE = shutil.which("node") or shutil.which("nodejs")
 pytestmark = pytest.mark.skipif(NODE is None, reason="needs Node.js to run static/js/sync.js")
 
+# Stand-ins for the browser: a settable performance clock, an <audio> element whose seeks land
+# only when told, and an AudioContext whose output runs `latency` seconds behind its clock.
+FAKES = """
+let perf = 1000;
+globalThis.performance = {timeOrigin: 1.7e12, now: () => perf};
+const advance = (ms) => { perf += ms; };
+function FakeAudio() {
+  this.paused = true; this.ended = false; this.seeking = false; this.readyState = 4;
+  this.playbackRate = 1; this._t = 0; this.seeks = []; this.attrs = {};
+}
+Object.defineProperty(FakeAudio.prototype, "currentTime", {
+  get() { return this._t; },
+  set(v) { this._t = v; this.seeks.push(v); },
+});
+FakeAudio.prototype.play = function () { this.paused = false; return Promise.resolve(); };
+FakeAudio.prototype.pause = function () { this.paused = true; };
+FakeAudio.prototype.addEventListener = function () {};
+FakeAudio.prototype.getAttribute = function (k) { return k in this.attrs ? this.attrs[k] : null; };
+FakeAudio.prototype.removeAttribute = function (k) { delete this.attrs[k]; };
+Object.defineProperty(FakeAudio.prototype, "src", {set(v) { this.attrs.src = v; }});
+FakeAudio.prototype.run = function (ms) {  // play for ms of wall time at the current rate
+  advance(ms); if (!this.paused && !this.seeking) this._t += (ms / 1000) * this.playbackRate;
+};
+function FakeContext(opts) {
+  this.opts = opts; this.state = globalThis.CTX_STATE || "running"; this.latency = 0.05;
+  this.started = []; this.stopped = [];
+  FakeContext.last = this;
+}
+Object.defineProperty(FakeContext.prototype, "currentTime", {get() { return perf / 1000 - 0.5; }});
+FakeContext.prototype.getOutputTimestamp = function () {
+  return {contextTime: this.currentTime - this.latency, performanceTime: perf};
+};
+FakeContext.prototype.resume = function () { return Promise.resolve(); };
+FakeContext.prototype.decodeAudioData = function (data) {
+  if (globalThis.DECODE_FAILS) return Promise.reject(new Error("bad audio"));
+  return Promise.resolve({duration: 120});
+};
+FakeContext.prototype.createBufferSource = function () {
+  const ctx = this;
+  return {connect() {}, disconnect() {},
+          start(at, offset) { ctx.started.push([at, offset]); },
+          stop(at) { ctx.stopped.push(at); }};
+};
+globalThis.fetch = (url) => Promise.resolve({
+  ok: true, headers: {get: () => String(globalThis.SIZE || 1000)},
+  arrayBuffer: () => Promise.resolve({byteLength: globalThis.SIZE || 1000}),
+});
+const flush = () => new Promise((r) => setTimeout(r, 0));
+"""
 
-def run(script: str):
-    program = f"const S = require({json.dumps(str(SYNC_JS))});\n{script}"
+
+def run(script: str, *, web: bool = False):
+    program = (
+        FAKES
+        + ("globalThis.AudioContext = FakeContext;\n" if web else "")
+        + f"const A = require({json.dumps(str(JS / 'audio_engine.js'))});\n"
+        + f"const S = require({json.dumps(str(JS / 'sync.js'))});\n"
+        + f"(async () => {{\n{script}\n}})()"
+        + ".catch((e) => { console.error(e); process.exit(1); });"
+    )
     done = subprocess.run(
         [NODE, "-e", program], capture_output=True, text=True, timeout=20, check=False
     )
@@ -52,28 +110,199 @@ def test_bad_samples_are_ignored_and_the_window_is_bounded():
     assert result["offset"] == pytest.approx(999)
 
 
-def test_drift_decisions():
+def test_drift_decisions_have_a_dead_band_with_hysteresis():
     result = run(
         """
-        const d = (x) => S.decide(x);
-        console.log(JSON.stringify([d(0), d(0.009), -0.009, d(0.02), d(-0.02), d(0.2), d(-0.2),
-                                    d(0.26), d(-1.5)].map((r) => typeof r === "number" ? r : r)));
+        const d = (x, nudging) => A.decide(x, {}, nudging);
+        console.log(JSON.stringify([d(0), d(0.009), d(0.009, true), d(0.003, true), d(0.02),
+                                    d(-0.02), d(0.07), d(-0.07), d(0.09), d(-1.5)]));
         """
     )
-    hold, small, _, ahead, behind, far_ahead, far_behind, seek, seek_back = result
+    hold, small, still, released, ahead, behind, far_ahead, far_behind, seek, seek_back = result
     assert hold == {"action": "hold", "rate": 1} and small["action"] == "hold"
-    assert ahead["action"] == "nudge" and ahead["rate"] == pytest.approx(0.99)
-    assert behind["rate"] == pytest.approx(1.01)
+    assert still["action"] == "nudge" and still["rate"] < 1  # nudging goes on inside 10 ms
+    assert released == {"action": "hold", "rate": 1}
+    assert ahead["rate"] == pytest.approx(0.97) and behind["rate"] == pytest.approx(1.03)
     assert far_ahead["rate"] == pytest.approx(0.95) and far_behind["rate"] == pytest.approx(1.05)
     assert seek["action"] == "seek" and seek_back["action"] == "seek"
 
 
-def test_expected_position_and_median():
+def test_seek_lead_moves_toward_what_seeks_take():
     result = run(
         """
-        console.log(JSON.stringify([S.expectedPosition(12500, 10000),
-                                    S.expectedPosition(9000, 10000),
-                                    S.median([3, 1, 2]), S.median([4, 1, 3, 2])]));
+        // Aimed 50 ms ahead, landed 100 ms behind: the seek took 150 ms; the lead goes halfway.
+        const once = A.learnSeekLead(0.05, 0.05, -0.1);
+        let lead = 0.05;
+        for (let i = 0; i < 12; i++) lead = A.learnSeekLead(lead, lead, lead - 0.2);
+        console.log(JSON.stringify([once, lead, A.learnSeekLead(0.1, 0.1, 5),
+                                    A.median([4, 1, 3, 2]), S.expectedPosition(12500, 10000),
+                                    S.expectedPosition(9000, 10000)]));
         """
     )
-    assert result == [2.5, -1, 2, 2.5]
+    once, converged, clamped, med, pos, before = result
+    assert once == pytest.approx(0.1)
+    assert converged == pytest.approx(0.2, abs=0.001)
+    assert clamped == pytest.approx(0.05)  # a seek cannot take negative time
+    assert (med, pos, before) == (2.5, 2.5, -1)
+
+
+def test_html_engine_joins_ahead_learns_the_seek_time_and_removes_a_stall_by_seeking():
+    result = run(
+        """
+        const audio = new FakeAudio();
+        const e = new A.HtmlAudioEngine(audio, {htmlAheadS: 0});
+        let room = 10;  // the room's position, seconds; advances with the wall clock
+        const step = (ms) => { audio.run(ms); room += ms / 1000; };
+        // Join: the seek aims ahead by the lead (50 ms) but takes 250 ms to land.
+        e.seek(room, e.seekLeadS); audio.paused = false; audio.seeking = true;
+        const aimed = audio.seeks[0] - room;
+        step(250); audio.seeking = false;
+        const drifts = [];
+        for (let i = 0; i < 6; i++) { step(100); drifts.push(e.tick(room)); }
+        const learned = e.seekLeadS;
+        // A stall: playback stops for 150 ms while the room goes on.
+        const before = audio.seeks.length;
+        audio.paused = true; step(150); audio.paused = false;
+        let target = null;
+        for (let i = 0; i < 8; i++) {
+          step(100); e.tick(room);
+          if (target === null && audio.seeks.length > before) target = audio._t - room;
+        }
+        console.log(JSON.stringify({aimed, learned, seeked: audio.seeks.length - before, target}));
+        """
+    )
+    assert result["aimed"] == pytest.approx(0.05)
+    assert result["learned"] > 0.1  # halfway from 50 ms toward the 250 ms it took
+    assert result["seeked"] == 1
+    # The repair aims ahead of the room by the learned lead.
+    assert result["target"] == pytest.approx(result["learned"])
+
+
+def test_html_engine_nudges_a_small_drift_away_and_then_holds():
+    result = run(
+        """
+        const audio = new FakeAudio();
+        const e = new A.HtmlAudioEngine(audio, {htmlAheadS: 0});
+        audio.paused = false; audio._t = 10.03;  // 30 ms ahead
+        let room = 10;
+        const rates = [];
+        for (let i = 0; i < 60; i++) {
+          audio.run(100); room += 0.1; e.tick(room); rates.push(audio.playbackRate);
+        }
+        console.log(JSON.stringify({rates, drift: audio._t - room, seeks: audio.seeks.length}));
+        """
+    )
+    assert min(result["rates"][:5]) < 0.97  # slowed down at once
+    assert result["seeks"] == 0
+    assert abs(result["drift"]) < 0.01
+    assert result["rates"][-1] == 1
+
+
+def test_web_audio_schedule_maps_the_room_onto_the_context_clock():
+    result = run(
+        """
+        // Output heard 50 ms after the context renders it: map = perf - contextTime.
+        const ctx = new FakeContext();
+        const map = A.mappingSample(ctx, perf);
+        const expectedAt = (ms) => (ms - 1000) / 1000 + 20;  // room at 20 s at perf 1000 ms
+        const now = A.schedule(ctx.currentTime + 0.1, map, expectedAt);
+        const future = A.schedule(ctx.currentTime + 0.1, map, (ms) => (ms - 4000) / 1000);
+        const old = {currentTime: 0.5, baseLatency: 0.01, outputLatency: 0.04};
+        const noTs = A.mappingSample(old, 1000);
+        console.log(JSON.stringify({map, now, future, noTs, ctxNow: ctx.currentTime}));
+        """
+    )
+    assert result["map"] == pytest.approx(0.55)  # 1.0 s perf - (0.5 - 0.05) s context
+    # Scheduled 100 ms ahead, heard 50 ms after that: the room is 150 ms further on.
+    assert result["now"]["at"] == pytest.approx(0.6)
+    assert result["now"]["offset"] == pytest.approx(20.15)
+    # A track that starts 3 s from now is scheduled at offset 0, heard exactly at its start.
+    assert result["future"]["offset"] == 0
+    assert result["future"]["at"] + result["map"] == pytest.approx(4.0)
+    assert result["noTs"] == pytest.approx(1.0 - 0.5 + 0.05)
+
+
+def test_web_audio_engine_restarts_only_past_15_ms():
+    result = run(
+        """
+        const e = new A.WebAudioEngine();
+        e.load("/media/t.wav"); await flush(); await flush();
+        const ctx = FakeContext.last;
+        let lag = 0;  // the room's clock shift, seconds
+        const expectedAt = (ms) => (ms - 1000) / 1000 + 30 + lag;
+        e.tick(expectedAt);
+        const first = ctx.started[0];
+        const errs = [];
+        for (let i = 0; i < 10; i++) { advance(100); errs.push(e.tick(expectedAt)); }
+        lag = 0.010;  // 10 ms: inside the band, no restart
+        for (let i = 0; i < 10; i++) { advance(100); e.tick(expectedAt); }
+        const afterSmall = ctx.started.length;
+        lag = 0.040;  // 40 ms: restart, the old source stopping when the new one starts
+        for (let i = 0; i < 10; i++) { advance(100); e.tick(expectedAt); }
+        advance(100);
+        console.log(JSON.stringify({first, state: e.state(), errs, afterSmall,
+                                    started: ctx.started, stopped: ctx.stopped,
+                                    error: e.tick(expectedAt), playing: e.playing()}));
+        """,
+        web=True,
+    )
+    assert result["state"] == "ready"
+    assert max(abs(x) for x in result["errs"] if x is not None) < 1e-6
+    assert result["afterSmall"] == 1
+    assert len(result["started"]) == 2
+    assert result["stopped"] == [result["started"][1][0]]
+    assert abs(result["error"]) < 1e-6
+    assert result["playing"] is True
+
+
+@pytest.mark.parametrize("failure", ["DECODE_FAILS = true", "SIZE = 200 * 1024 * 1024"])
+def test_player_falls_back_to_the_audio_element_when_web_audio_cannot_hold_the_track(failure):
+    result = run(
+        f"""
+        globalThis.{failure};
+        const audio = new FakeAudio();
+        const clock = {{clock: new S.ClockEstimator()}};
+        clock.clock.add(S.clientNow(), S.clientNow(), S.clientNow());  // server = client clock
+        const p = new S.SyncPlayer(audio, clock, {{tickMs: 1e6}});
+        p.setNowPlaying({{entry_id: 1, started_at: 1.7e12 + perf - 5000,
+                          track: {{audio_url: "/media/t.wav", duration_ms: 60000}}}});
+        const chosen = p.state().engine;
+        await flush(); await flush();
+        p.listen();
+        clearInterval(p._ticker);
+        console.log(JSON.stringify({{chosen, state: p.state(), src: audio.getAttribute("src"),
+                                     seek: audio.seeks[audio.seeks.length - 1]}}));
+        """,
+        web=True,
+    )
+    assert result["chosen"] == "webaudio"
+    assert result["state"]["engine"] == "htmlaudio"
+    assert result["src"] == "/media/t.wav"
+    assert result["seek"] > 5.0  # joined at the room's position, aimed ahead
+
+
+def test_player_reports_blocked_when_the_context_stays_suspended():
+    result = run(
+        """
+        globalThis.CTX_STATE = "suspended";
+        const audio = new FakeAudio();
+        const clock = {clock: new S.ClockEstimator()};
+        clock.clock.add(S.clientNow(), S.clientNow(), S.clientNow());
+        const p = new S.SyncPlayer(audio, clock, {tickMs: 1e6, unlockWaitMs: 500});
+        p.setNowPlaying({entry_id: 1, started_at: 1.7e12 + perf - 5000,
+                         track: {audio_url: "/media/t.wav", duration_ms: 60000}});
+        await flush(); await flush();
+        p.listen();
+        const first = p.state();
+        advance(600); p._tick();
+        const later = p.state();
+        clearInterval(p._ticker);
+        console.log(JSON.stringify({first, later, wanted: p.wanted}));
+        """,
+        web=True,
+    )
+    assert result["first"]["status"] == "syncing" and result["first"]["engine"] == "webaudio"
+    assert result["later"]["status"] == "blocked"
+    assert result["wanted"] is False
+    for key in ("offset_ms", "rtt_ms", "expected_s", "actual_s", "drift_ms", "playing"):
+        assert key in result["later"]
