@@ -1,10 +1,11 @@
 """GET /healthz: the state of the database, the cache and the channel layer."""
 
+import asyncio
 import time
 import uuid
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
@@ -36,20 +37,30 @@ def check_cache() -> None:
 
 
 def check_channel_layer() -> None:
-    layer = get_channel_layer()
-    if layer is None:
+    if get_channel_layer() is None:
         raise RuntimeError("no channel layer configured")
 
     async def roundtrip():
-        import asyncio
-
-        channel = await layer.new_channel("healthz.")
-        await layer.send(channel, {"type": "healthz.ping"})
-        message = await asyncio.wait_for(layer.receive(channel), timeout=2)
-        if message.get("type") != "healthz.ping":
-            raise RuntimeError("channel layer returned a different message")
+        # A private instance of the configured layer: a probe leaves no channel, subscription or
+        # lock behind in the layer the server uses, and works from any event loop.
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        try:
+            channel = await layer.new_channel("healthz.")
+            await layer.send(channel, {"type": "healthz.ping"})
+            message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+            if message.get("type") != "healthz.ping":
+                raise RuntimeError("channel layer returned a different message")
+        finally:
+            await _close(layer)
 
     async_to_sync(roundtrip)()
+
+
+async def _close(layer) -> None:
+    if hasattr(layer, "close_pools"):  # channels_redis core (its flush() would delete data)
+        await layer.close_pools()
+    elif type(layer).__name__ == "RedisPubSubChannelLayer":
+        await layer.flush()  # unsubscribes and closes; pub/sub keeps no data to lose
 
 
 @never_cache

@@ -7,32 +7,36 @@ stopped too, so a broken setup never looks half alive.
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from config.demo_logins import demo_logins
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _banner(host: str, port: int) -> str:
+    url = f"http://{host}:{port}"
     lines = [
         "",
-        f"  Roomtone is running at http://{host}:{port}/",
-        f"  Label portal: http://{host}:{port}/label/   Operators: http://{host}:{port}/admin/",
+        f"  Roomtone is running at {url}/",
+        f"  Label portal {url}/label/   Operators {url}/admin/   Health {url}/healthz",
         "",
+        "  Demo logins:",
+        *(f"    {who:<34} {user:<10} {password}" for who, user, password in demo_logins()),
+        "",
+        "  Ctrl-C stops the server, the worker and beat.",
     ]
-    try:
-        from config.demo_logins import demo_logins
-
-        lines.append("  Demo logins (password for all: see below):")
-        for who, username, password in demo_logins():
-            lines.append(f"    {who:<28} {username:<14} {password}")
-        lines.append("")
-    except ImportError:
-        pass
-    lines.append("  Ctrl-C stops the server, the worker and beat.")
     return "\n".join(lines)
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    for folder in ("var/broker/queue", "var/broker/processed"):
-        (BASE_DIR / folder).mkdir(parents=True, exist_ok=True)
 
     bin_dir = Path(sys.executable).parent
     commands = {
@@ -60,26 +62,39 @@ def main(argv: list[str] | None = None) -> int:
             str(bin_dir / "celery"),
             "-A",
             "config",
+            "--quiet",
             "worker",
             "--loglevel=WARNING",
             "--concurrency=2",
         ],
-        "beat": [str(bin_dir / "celery"), "-A", "config", "beat", "--loglevel=WARNING"],
+        "beat": [str(bin_dir / "celery"), "-A", "config", "--quiet", "beat", "--loglevel=WARNING"],
     }
-    procs = {
-        name: subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True)  # noqa: S603
-        for name, cmd in commands.items()
-    }
-    print(_banner(args.host, args.port), flush=True)
-
+    if _port_in_use(args.host, args.port):
+        print(f"{args.host}:{args.port} is already in use; stop that server or set PORT=...")
+        return 1
     stopping = False
 
     def stop(*_):
         nonlocal stopping
         stopping = True
 
+    # Handlers first: a Ctrl-C during start-up must still stop what was started.
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    # Each child gets its own process group: Ctrl-C reaches only this process, which then
+    # stops the children in order instead of leaving a half-stopped set behind.
+    procs = {
+        name: subprocess.Popen(cmd, cwd=BASE_DIR, start_new_session=True)  # noqa: S603
+        for name, cmd in commands.items()
+    }
+    deadline = time.monotonic() + 60
+    while not stopping and not _port_in_use(args.host, args.port) and time.monotonic() < deadline:
+        if procs["web"].poll() is not None:
+            break
+        time.sleep(0.2)
+    if not stopping and procs["web"].poll() is None:
+        print(_banner(args.host, args.port), flush=True)
+
     exit_code = 0
     while not stopping:
         for name, proc in procs.items():
@@ -90,9 +105,12 @@ def main(argv: list[str] | None = None) -> int:
                 break
         time.sleep(0.3)
 
+    # SIGTERM to each main process only: the Celery worker then stops its own pool (a warm
+    # shutdown); signalling the whole group would kill the pool under it. Groups are only
+    # killed when a process outlives the grace period.
     for proc in procs.values():
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            proc.terminate()
     deadline = time.monotonic() + 10
     for proc in procs.values():
         try:

@@ -9,13 +9,14 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
-
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
+# The one-box state: SQLite file, secret key, filesystem broker, beat schedule, media, static.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -144,18 +145,44 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
     _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # kombu's default control folder is the working directory; keep it under var/.
+        "control_folder": str(_broker_dir / "control"),
     }
 
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+# Periodic work (task names as the apps register them). `expires` drops sweeps that waited in
+# the broker while no worker ran: the next one covers them.
+CELERY_BEAT_SCHEDULE = {
+    "rooms-playback-sweep": {
+        "task": "rooms.playback_sweep",
+        "schedule": 2.0,
+        "options": {"expires": 4},
+    },
+    "rooms-presence-sweep": {
+        "task": "rooms.presence_sweep",
+        "schedule": 30.0,
+        "options": {"expires": 60},
+    },
+    "analytics-flush-and-rollup": {
+        "task": "analytics.flush_and_rollup",
+        "schedule": env.float("ROLLUP_INTERVAL_SECONDS", default=300.0),
+        "options": {"expires": 600},
+    },
+    "analytics-weekly-reports": {
+        "task": "analytics.weekly_reports",
+        "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
+    },
+}
 
 # --- auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -177,6 +204,9 @@ USE_TZ = True
 # --- static and media -----------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+if not env.str("STATIC_ROOT", default=""):
+    # WhiteNoise warns about a missing root on every start; the one-box default just exists.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
@@ -200,6 +230,9 @@ MAX_AUDIO_UPLOAD_BYTES = env.int("MAX_AUDIO_UPLOAD_BYTES", default=200 * 1024 * 
 
 # --- email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+if env.str("EMAIL_URL", default=""):
+    # e.g. smtp+tls://user:password@smtp.example.com:587 sets the backend, host, port and login.
+    globals().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Roomtone <noreply@roomtone.local>")
 
 # --- security -------------------------------------------------------------------------------
