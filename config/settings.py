@@ -269,6 +269,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- rooms ----------------------------------------------------------------------------------
+# The catalog search narrows results by a room's rules through this hook (catalog cannot
+# import rooms).
+CATALOG_ROOM_SEARCH_SCOPE = "rooms.selectors.room_search_scope"
+
 ROOMTONE = {
     # A new track starts this far in the future so every client can load it first.
     "START_LEAD_MS": env.int("START_LEAD_MS", default=1500),

@@ -218,6 +218,9 @@ class Playback(models.Model):
     started_at_ms = models.BigIntegerField(null=True, blank=True)
     ends_at_ms = models.BigIntegerField(null=True, blank=True, db_index=True)
     paused = models.BooleanField(default=False)
+    # When a moderator paused the room (server ms); while paused ends_at_ms is null, so no timer
+    # or sweep advances it, and resuming shifts started/ends by the pause's length.
+    paused_at_ms = models.BigIntegerField(null=True, blank=True)
     # The per-room event sequence: bumped in the same transaction as every broadcast change.
     seq = models.BigIntegerField(default=0)
 

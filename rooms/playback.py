@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 
 from rooms.broadcast import emit_djs, emit_now_playing, emit_queue
-from rooms.models import DJSeat, Play, Playback, QueueEntry, Room
+from rooms.models import DJSeat, Play, Playback, Premiere, QueueEntry, Room
 from rooms.selectors import now_ms, open_sessions, ordered_queue
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ def _autofill(room: Room) -> QueueEntry | None:
     )
 
 
+def held_for_premiere(room_id: int) -> bool:
+    """A room whose premiere has no track of its own stays silent until the premiere starts it."""
+    return Premiere.objects.filter(room_id=room_id, started=False, track__isnull=True).exists()
+
+
 def _pick_next(room: Room) -> QueueEntry | None:
     for entry in ordered_queue(room):
         if entry.track.playable:
@@ -97,12 +102,30 @@ def room_advance(
     it; skips do not).
     """
     with transaction.atomic():
-        Playback.objects.get_or_create(room_id=room_id)
         now = now_ms()
+        if only_if_due and expected_entry_id is not None:
+            # Every process's timer and sweep race here. A loser must not queue behind the
+            # winner's transaction (its process's other rooms would wait with it): a locked row
+            # is skipped and the caller looks again shortly.
+            row = (
+                Playback.objects.select_for_update(skip_locked=True)
+                .filter(room_id=room_id)
+                .values_list("current_entry_id", "ends_at_ms")
+                .first()
+            )
+            if row is None or row[0] != expected_entry_id:
+                return False
+            if row[1] is None or row[1] > now + DUE_TOLERANCE_MS:
+                return False
+        else:
+            Playback.objects.get_or_create(room_id=room_id)
         claim = Playback.objects.filter(room_id=room_id, current_entry_id=expected_entry_id)
         if only_if_due and expected_entry_id is not None:
             claim = claim.filter(ends_at_ms__lte=now + DUE_TOLERANCE_MS)
-        if claim.update(current_entry=None, started_at_ms=None, ends_at_ms=None) != 1:
+        claimed = claim.update(
+            current_entry=None, started_at_ms=None, ends_at_ms=None, paused=False, paused_at_ms=None
+        )
+        if claimed != 1:
             return False
         room = Room.objects.get(pk=room_id)
         if expected_entry_id is not None:
@@ -112,7 +135,7 @@ def room_advance(
                 status=QueueEntry.Status.SKIPPED if skipped else QueueEntry.Status.PLAYED,
                 ended_at=datetime.now(UTC),
             )
-        entry = _pick_next(room)
+        entry = None if held_for_premiere(room_id) else _pick_next(room)
         if entry is None:
             if expected_entry_id is None:
                 return False  # idle before and after: nothing to tell anyone
@@ -125,14 +148,20 @@ def room_advance(
         return True
 
 
-def _start(room: Room, entry: QueueEntry, now: int) -> None:
-    started = now + settings.ROOMTONE["START_LEAD_MS"]
+def _start(room: Room, entry: QueueEntry, now: int, *, started: int | None = None) -> None:
+    """Play `entry` from `started` (default: the start lead from now); the caller holds the row."""
+    if started is None:
+        started = now + settings.ROOMTONE["START_LEAD_MS"]
     ends = started + entry.track.duration_ms
     QueueEntry.objects.filter(id=entry.id).update(
         status=QueueEntry.Status.PLAYING, started_at_ms=started
     )
     Playback.objects.filter(room_id=room.id).update(
-        current_entry_id=entry.id, started_at_ms=started, ends_at_ms=ends
+        current_entry_id=entry.id,
+        started_at_ms=started,
+        ends_at_ms=ends,
+        paused=False,
+        paused_at_ms=None,
     )
     Play.objects.create(
         room=room,
@@ -155,7 +184,12 @@ def playback_state(room_id: int) -> tuple[int | None, int | None]:
 
 
 def playback_heal(room_id: int) -> bool:
-    """The lazy check on join and on sync: advance a room whose timer was lost."""
+    """The lazy check on join and on sync: start a due premiere, advance a room whose timer was
+    lost."""
+    from rooms.services.premieres import premieres_start_due
+
+    if premieres_start_due(room_id=room_id):
+        return True
     entry_id, ends_at = playback_state(room_id)
     if entry_id is not None:
         if ends_at is not None and ends_at <= now_ms():

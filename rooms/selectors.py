@@ -208,6 +208,9 @@ def now_playing_dict(room_id: int, playback: Playback | None = None) -> dict | N
         "track": track_dict(entry.track),
         "started_at": playback.started_at_ms,
         "ends_at": playback.ends_at_ms,
+        "paused": playback.paused,
+        # While paused the position holds at paused_at - started_at.
+        "paused_at": playback.paused_at_ms,
         "added_by": _username(entry.added_by),
         "up": entry.upvotes,
         "down": entry.downvotes,
@@ -306,8 +309,10 @@ def load_room(**lookup) -> Room | None:
 
 
 def premiere_dict(room_id: int) -> dict | None:
+    """The room's next premiere until its moment (it is switched in a few seconds before, so
+    the countdown and the early `now_playing` overlap)."""
     premiere = (
-        Premiere.objects.filter(room_id=room_id, started=False, starts_at__gte=timezone.now())
+        Premiere.objects.filter(room_id=room_id, starts_at__gt=timezone.now())
         .order_by("starts_at")
         .first()
     )
@@ -348,3 +353,29 @@ def room_snapshot(*, room: Room, user) -> dict:
         "premiere": premiere_dict(room.id),
         "you": you_dict(room, user),
     }
+
+
+# --- catalog search inside a room ----------------------------------------------------------------
+
+
+def room_search_scope(*, request, slug: str, queryset):
+    """The tracks of `queryset` the room's rules allow (settings.CATALOG_ROOM_SEARCH_SCOPE).
+
+    Raises Http404 for a room the request may not see, as the room page does. The rule is the
+    one `queue_add` enforces: with no artists or labels set every track is allowed; otherwise a
+    track of an allowed label, or by an allowed artist or an artist of an allowed label.
+    """
+    from catalog.models import Track
+    from rooms.views.access import viewable_room_or_404
+
+    room = viewable_room_or_404(request, slug)
+    artist_ids = list(room.allowed_artists.values_list("id", flat=True))
+    label_ids = list(room.allowed_labels.values_list("id", flat=True))
+    if not artist_ids and not label_ids:
+        return queryset
+    # A subquery on the through table, not a join: a track with two allowed artists must not
+    # come back twice.
+    by_artist = Track.artists.through.objects.filter(
+        Q(artist_id__in=artist_ids) | Q(artist__label_id__in=label_ids)
+    ).values("track_id")
+    return queryset.filter(Q(label_id__in=label_ids) | Q(id__in=by_artist))

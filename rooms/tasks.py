@@ -5,12 +5,14 @@ from celery import shared_task
 from rooms.playback import playback_sweep
 from rooms.presence import sessions_close_stale
 from rooms.services.dj import dj_release_away
+from rooms.services.premieres import premieres_start_due
 
 
 @shared_task(name="rooms.playback_sweep", ignore_result=True)
 def playback_sweep_task() -> int:
-    """Advance rooms whose track ended and that no live process timer advanced."""
-    return playback_sweep()
+    """Switch in premieres about to start, and advance rooms whose track ended, that no live
+    process timer handled."""
+    return premieres_start_due() + playback_sweep()
 
 
 @shared_task(name="rooms.presence_sweep", ignore_result=True)

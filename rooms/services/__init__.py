@@ -10,7 +10,9 @@ from rooms.services.moderation import (
     mod_delete_message,
     mod_lift,
     mod_mute,
+    mod_pause,
     mod_remove_entry,
+    mod_resume,
     mod_skip,
 )
 from rooms.services.queue import queue_add, track_allowed, vote_cast
@@ -28,7 +30,9 @@ __all__ = [
     "mod_delete_message",
     "mod_lift",
     "mod_mute",
+    "mod_pause",
     "mod_remove_entry",
+    "mod_resume",
     "mod_skip",
     "queue_add",
     "role_set",

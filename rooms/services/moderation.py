@@ -2,15 +2,16 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from rooms.broadcast import emit_queue, room_control, room_event
+from rooms.broadcast import emit_now_playing, emit_queue, room_control, room_event
 from rooms.errors import RoomError
-from rooms.models import ChatMessage, ModerationAction, QueueEntry, Room, Sanction
+from rooms.models import ChatMessage, ModerationAction, Playback, QueueEntry, Room, Sanction
 from rooms.playback import lock_room, room_advance
-from rooms.selectors import ms, user_role
+from rooms.selectors import ms, now_ms, user_role
 from rooms.services.access import ROLE_RANK, require_moderator
 
 MAX_SANCTION_MINUTES = 60 * 24 * 365
@@ -145,3 +146,48 @@ def mod_delete_message(*, room: Room, actor, message_id: int) -> None:
             raise RoomError("not_found", "There is no such message.")
         _audit(room, actor, "delete_message", message_id=message_id)
         room_event(room_id=room.id, event={"type": "chat.deleted", "id": message_id})
+
+
+def mod_pause(*, room: Room, actor) -> int:
+    """Hold the playing track where it is; returns the position (ms) it holds at."""
+    require_moderator(room, actor)
+    with transaction.atomic():
+        playback = lock_room(room.id)
+        if playback.current_entry_id is None:
+            raise RoomError("nothing_playing", "Nothing is playing right now.")
+        if playback.paused:
+            raise RoomError("invalid", "The room is already paused.")
+        now = now_ms()
+        # Paused during the start lead, the track holds at its beginning.
+        paused_at = max(now, playback.started_at_ms)
+        Playback.objects.filter(room_id=room.id).update(
+            paused=True, paused_at_ms=paused_at, ends_at_ms=None
+        )
+        position = paused_at - playback.started_at_ms
+        _audit(room, actor, "pause", entry_id=playback.current_entry_id, position_ms=position)
+        emit_now_playing(room.id)
+        _announce(room, actor, "pause", entry_id=playback.current_entry_id)
+        return position
+
+
+def mod_resume(*, room: Room, actor) -> int:
+    """Play on from where the room was paused, a start lead from now; returns the new start."""
+    require_moderator(room, actor)
+    with transaction.atomic():
+        playback = lock_room(room.id)
+        if not playback.paused or playback.current_entry_id is None:
+            raise RoomError("invalid", "The room is not paused.")
+        entry = QueueEntry.objects.select_related("track").get(id=playback.current_entry_id)
+        position = playback.paused_at_ms - playback.started_at_ms
+        started = now_ms() + settings.ROOMTONE["START_LEAD_MS"] - position
+        Playback.objects.filter(room_id=room.id).update(
+            paused=False,
+            paused_at_ms=None,
+            started_at_ms=started,
+            ends_at_ms=started + entry.track.duration_ms,
+        )
+        QueueEntry.objects.filter(id=entry.id).update(started_at_ms=started)
+        _audit(room, actor, "resume", entry_id=entry.id, position_ms=position)
+        emit_now_playing(room.id)
+        _announce(room, actor, "resume", entry_id=entry.id)
+        return started
