@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rooms import views
+from rooms import sse, views
 
 app_name = "rooms"
 urlpatterns = [
@@ -11,4 +11,7 @@ urlpatterns = [
     path("rooms/<slug:slug>/embed/", views.room_embed, name="embed"),
     path("rooms/<slug:slug>/preview/", views.room_preview, name="preview"),
     path("me/favourites/", views.favourites, name="favourites"),
+    path("rooms/<slug:slug>/events/", sse.room_events, name="events"),
+    path("rooms/<slug:slug>/actions/", sse.room_actions, name="actions"),
+    path("diagnostics/", sse.diagnostics, name="diagnostics"),
 ]

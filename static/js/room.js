@@ -1,13 +1,15 @@
-/* Roomtone room page: keeps the server-rendered room live over /ws/rooms/<slug>/ and plays it
- * in sync. Frames are described in docs/protocol.md; the client's behaviour in docs/client.md. */
+/* Roomtone room page: keeps the server-rendered room live over /ws/rooms/<slug>/ (or its HTTP
+ * fallback, see transport.js) and plays it in sync. Frames are described in docs/protocol.md; the
+ * client's behaviour in docs/client.md. */
 (function () {
   "use strict";
 
   var R = window.RoomtoneRender;
   var S = window.RoomtoneSync;
+  var T = window.RoomtoneTransport;
   var box = document.getElementById("room");
   var initial = document.getElementById("room-snapshot");
-  if (!box || !initial || !R || !S) return;
+  if (!box || !initial || !R || !S || !T) return;
 
   var state = JSON.parse(initial.textContent);
   var lastSeq = typeof state.seq === "number" ? state.seq : null;
@@ -16,82 +18,21 @@
   var awaitingTimer = null;
   var connection = null;
 
-  /* ---- transport: WebSocket with reconnect ----------------------------------------------- */
+  /* ---- transport: WebSocket, or SSE + POST where sockets are blocked (transport.js) ------ */
 
-  var FINAL_CLOSE_CODES = { 4401: "Sign in to join this room.", 4403: "You cannot join this room.", 4404: "This room is gone." };
-
-  function WebSocketTransport(path, handlers) {
-    this.path = path;
-    this.handlers = handlers;
-    this.name = "websocket";
-    this.attempt = 0;
-    this.socket = null;
-    this.closed = false;
-    this._retry = null;
+  function transportOptions() {
+    var wsPath = box.dataset.wsPath;
+    var cut = wsPath.indexOf("?");
+    var query = cut >= 0 ? wsPath.slice(cut) : "";
+    var base = "/rooms/" + encodeURIComponent(box.dataset.slug) + "/";
+    var force = new URLSearchParams(window.location.search).get("transport") || "";
+    return {
+      wsPath: wsPath,
+      events: box.dataset.eventsPath || base + "events/" + query,
+      actions: box.dataset.actionsPath || base + "actions/" + query,
+      force: force === "sse" || force === "websocket" ? force : "",
+    };
   }
-
-  WebSocketTransport.prototype.url = function () {
-    var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return scheme + "//" + window.location.host + this.path;
-  };
-
-  WebSocketTransport.prototype.connect = function () {
-    var self = this;
-    var socket;
-    try {
-      socket = new WebSocket(this.url());
-    } catch (e) {
-      this._scheduleReconnect();
-      return;
-    }
-    this.socket = socket;
-    socket.onopen = function () {
-      self.attempt = 0;
-      self.handlers.open();
-    };
-    socket.onmessage = function (event) {
-      var frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch (e) {
-        return;
-      }
-      if (frame && typeof frame.type === "string") self.handlers.frame(frame);
-    };
-    socket.onclose = function (event) {
-      self.socket = null;
-      if (self.closed) return;
-      if (FINAL_CLOSE_CODES[event.code]) {
-        self.closed = true;
-        self.handlers.final(FINAL_CLOSE_CODES[event.code]);
-        return;
-      }
-      self.handlers.down();
-      self._scheduleReconnect();
-    };
-  };
-
-  // Exponential backoff with full jitter, so a restarted server is not hit by every fan at once.
-  WebSocketTransport.prototype._scheduleReconnect = function () {
-    var self = this;
-    var ceiling = Math.min(15000, 500 * Math.pow(2, this.attempt));
-    this.attempt += 1;
-    var delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    clearTimeout(this._retry);
-    this._retry = setTimeout(function () {
-      self.connect();
-    }, delay);
-  };
-
-  WebSocketTransport.prototype.send = function (frame) {
-    if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return false;
-    this.socket.send(JSON.stringify(frame));
-    return true;
-  };
-
-  WebSocketTransport.prototype.isOpen = function () {
-    return !!this.socket && this.socket.readyState === WebSocket.OPEN;
-  };
 
   /* ---- sync ------------------------------------------------------------------------------ */
 
@@ -410,9 +351,10 @@
 
   /* ---- start ----------------------------------------------------------------------------- */
 
-  connection = new WebSocketTransport(box.dataset.wsPath, {
+  connection = new T.AutoTransport(transportOptions(), {
     open: function () {
       offline = false;
+      player.transport = connection.name;
       clockSync.start();
       showSync(player.state());
     },
@@ -429,8 +371,6 @@
       toast(message, true);
     },
   });
-  player.transport = connection.name;
-
   R.renderAll(state, actions);
   player.setNowPlaying(state.now_playing);
   connection.connect();
@@ -439,18 +379,8 @@
 
   window.roomtone = {
     sync: function () {
-      var s = player.state();
-      return {
-        offset_ms: s.offset_ms,
-        rtt_ms: s.rtt_ms,
-        expected_s: s.expected_s,
-        actual_s: s.actual_s,
-        drift_ms: s.drift_ms,
-        playing: s.playing,
-        transport: connection.name,
-        status: s.status,
-        rate: s.rate,
-      };
+      // Everything the player reports, with the transport actually in use right now.
+      return Object.assign({}, player.state(), { transport: connection.name });
     },
     state: function () {
       return state;

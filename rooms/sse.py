@@ -1,0 +1,216 @@
+"""The HTTP fallback: a room over server-sent events and POSTs, for networks that break sockets.
+
+`GET /rooms/<slug>/events/` streams what the socket would send (the snapshot first, then the
+room's events and this fan's personal frames), and `POST /rooms/<slug>/actions/` takes one client
+frame and answers with the frames the socket would have answered with. Both go through
+rooms/protocol.py, so the rules are the socket's. docs/protocol.md ("HTTP fallback") is the
+contract.
+"""
+
+import asyncio
+import json
+import logging
+import re
+import time
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.core import signing
+from django.http import JsonResponse, StreamingHttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from rooms import presence, scheduler
+from rooms.broadcast import room_group
+from rooms.models import Room
+from rooms.protocol import (
+    REFUSALS,
+    Conn,
+    control_frames,
+    error_frame,
+    frame_handle,
+    room_admit,
+    snapshot_build,
+)
+from rooms.views.access import viewable_room_or_404
+
+log = logging.getLogger(__name__)
+
+# Proxies drop connections that stay silent for a minute or so; a comment line keeps them open.
+HEARTBEAT_S = 15
+# Tells EventSource how long to wait before it reconnects by itself (the page does its own).
+RETRY_MS = 3000
+STREAM_SALT = "rooms.sse.stream"
+STREAM_HEADER = "X-Roomtone-Stream"
+_SEQ_AT_END = re.compile(r'"seq":(\d+)\}$')
+
+
+def sse_message(data: str, *, event: str | None = None, event_id: int | None = None) -> str:
+    lines = []
+    if event is not None:
+        lines.append(f"event: {event}")
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    # JSON text has no raw newlines, so one data line carries the whole frame.
+    lines.append(f"data: {data}")
+    return "\n".join(lines) + "\n\n"
+
+
+def _frame(frame: dict) -> str:
+    seq = frame.get("seq")
+    return sse_message(json.dumps(frame), event_id=seq if frame["type"] == "snapshot" else None)
+
+
+def _seq_of(text: str) -> int | None:
+    """The seq of an encoded room event: broadcast.room_event adds it last, so it ends the text."""
+    match = _SEQ_AT_END.search(text)
+    if match:
+        return int(match.group(1))
+    seq = json.loads(text).get("seq")
+    return seq if isinstance(seq, int) else None
+
+
+def _refused(code: str) -> JsonResponse:
+    message, _close, status = REFUSALS[code]
+    return JsonResponse({"frames": [error_frame(code, message)]}, status=status)
+
+
+def _stream_token(*, room_id: int, session_id: int, user) -> str:
+    user_id = user.pk if user.is_authenticated else None
+    return signing.dumps({"r": room_id, "s": session_id, "u": user_id}, salt=STREAM_SALT)
+
+
+def _stream_session(token: str, *, room_id: int, user) -> int | None:
+    """The listening session an events stream of this fan holds, from its signed token."""
+    if not token:
+        return None
+    try:
+        data = signing.loads(token, salt=STREAM_SALT, max_age=7 * 24 * 3600)
+    except signing.BadSignature:
+        return None
+    user_id = user.pk if user.is_authenticated else None
+    if data.get("r") != room_id or data.get("u") != user_id:
+        return None
+    return data.get("s")
+
+
+def _admit(request, slug: str):
+    """Sync part of both views: the user, the session key, and the room or the refusal."""
+    user = request.user
+    room, refusal = room_admit(slug=slug, user=user, invite=request.GET.get("invite"))
+    return user, request.session.session_key or "", room, refusal
+
+
+async def _events(*, room: Room, user, session_key: str, csrf: str):
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = room_group(room.id)
+    await layer.group_add(group, channel)
+    session_id = None
+    receiving = None
+    try:
+        session_id = await database_sync_to_async(presence.session_open)(
+            room=room, user=user, session_key=session_key, channel_name=channel
+        )
+        scheduler.watch(room.id, session_id)
+        conn = Conn(room=room, user=user, who=channel, session_id=session_id)
+        token = _stream_token(room_id=room.id, session_id=session_id, user=user)
+        # Padding pushes the first bytes through proxies that buffer small responses.
+        yield ":" + " " * 2048 + f"\nretry: {RETRY_MS}\n\n"
+        yield sse_message(json.dumps({"stream": token, "csrf": csrf}), event="stream")
+        yield _frame(await snapshot_build(room.id, user))
+        await presence.listeners_changed(room.id)
+        while True:
+            if receiving is None:
+                # Not cancelled on a heartbeat: a layer's receive may lose a message if it is.
+                receiving = asyncio.ensure_future(layer.receive(channel))
+            done, _ = await asyncio.wait({receiving}, timeout=HEARTBEAT_S)
+            if not done:
+                yield ": keep-alive\n\n"
+                continue
+            message, receiving = receiving.result(), None
+            kind = message.get("type")
+            if kind == "room.event":
+                text = message["text"]
+                yield sse_message(text, event_id=_seq_of(text))
+                if message.get("event") == "now_playing":
+                    scheduler.arm(room.id, message.get("entry_id"), message.get("ends_at"))
+            elif kind == "room.control":
+                frames, close_code = await control_frames(conn, message)
+                for frame in frames:
+                    yield _frame(frame)
+                if close_code is not None:
+                    yield sse_message(json.dumps({"code": close_code}), event="close")
+                    return
+    finally:
+        if receiving is not None:
+            receiving.cancel()
+        await layer.group_discard(group, channel)
+        if session_id is not None:
+            scheduler.unwatch(room.id, session_id)
+            await database_sync_to_async(presence.session_close)(session_id=session_id)
+            await presence.listeners_changed(room.id)
+
+
+@require_GET
+async def room_events(request, slug):
+    user, session_key, room, refusal = await database_sync_to_async(_admit)(request, slug)
+    if refusal is not None:
+        return _refused(refusal)
+    # Also sets the CSRF cookie on this response, so the page's POSTs pass the CSRF check.
+    csrf = get_token(request)
+    response = StreamingHttpResponse(
+        _events(room=room, user=user, session_key=session_key, csrf=csrf),
+        content_type="text/event-stream",
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@never_cache
+@require_POST
+async def room_actions(request, slug):
+    arrived = time.time() * 1000
+    user, _session_key, room, refusal = await database_sync_to_async(_admit)(request, slug)
+    if refusal is not None:
+        return _refused(refusal)
+    session_id = _stream_session(request.headers.get(STREAM_HEADER, ""), room_id=room.id, user=user)
+    if user.is_authenticated:
+        who = str(user.pk)
+    elif session_id is not None:
+        who = f"sse.{session_id}"
+    else:
+        who = "ip." + request.META.get("REMOTE_ADDR", "")
+    conn = Conn(room=room, user=user, who=who, session_id=session_id)
+    try:
+        text = request.body.decode()
+    except UnicodeDecodeError:
+        text = None
+    frames = await frame_handle(conn, text)
+    if frames and frames[0]["type"] == "time.pong":
+        # A socket answers a ping at once; here a thread hop and a few queries come first, which
+        # would make the answer's leg look shorter than the question's. Stamping the middle of
+        # the time spent here puts that work evenly on both legs of the round trip.
+        frames[0]["server_time"] = round((arrived + time.time() * 1000) / 2)
+    return JsonResponse({"frames": frames})
+
+
+def diagnostics(request):
+    """A page that tries each transport from the fan's network against a room."""
+    room = None
+    slug = request.GET.get("room", "")
+    if slug:
+        room = viewable_room_or_404(request, slug)
+    else:
+        room = (
+            Room.objects.filter(visibility=Room.Visibility.PUBLIC)
+            .order_by("-listener_count", "-id")
+            .first()
+        )
+    private = room is not None and room.visibility == Room.Visibility.PRIVATE
+    invite = request.GET.get("invite", "") if private else ""
+    get_token(request)
+    return render(request, "rooms/diagnostics.html", {"room": room, "invite": invite})
