@@ -47,21 +47,29 @@ class StatCount(models.Model):
     bucket_start = models.DateTimeField()
     entity_type = models.CharField(max_length=6, choices=Entity.choices)
     entity_id = models.BigIntegerField()
+    # Derived rows, rewritten by the thousand on every rollup: no database-level foreign key
+    # (a deferred check per inserted row, at commit); deleting a label still deletes them.
     label = models.ForeignKey(
-        Label, on_delete=models.CASCADE, null=True, blank=True, related_name="+", db_index=False
+        Label,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     value = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
+            # Bucket first: the same index serves the upserts and the whole-bucket deletes and
+            # sums of a rollup, so each inserted row updates one index fewer.
             models.UniqueConstraint(
-                fields=["entity_type", "entity_id", "granularity", "stat", "bucket_start"],
+                fields=["stat", "granularity", "bucket_start", "entity_type", "entity_id"],
                 name="statcount_unique",
             )
         ]
         indexes = [
-            # Recomputing a bucket deletes it whole.
-            models.Index(fields=["stat", "granularity", "bucket_start"], name="statcount_bucket"),
             # Dashboards: one label's series and top lists.
             models.Index(
                 fields=["label", "entity_type", "granularity", "stat", "bucket_start"],

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from analytics import sources
+from analytics import pgsql, sources
 from analytics.buckets import hours_between, week_floor
 from analytics.models import FillState, Stat
 
@@ -39,6 +39,8 @@ def recompute(stat: str, hours: Iterable[datetime], *, now: datetime | None = No
     done = 0
     for chunk in _chunks(hours):
         with transaction.atomic():
+            if pgsql.enabled():
+                pgsql.relaxed_commit()
             if stat in sources.EVENTS:
                 sources.events_recompute(stat, chunk)
             elif stat in sources.SESSION_STATS:

@@ -134,6 +134,33 @@ def top(
     ]
 
 
+def export_queryset(
+    *,
+    label_id: int,
+    window: Window,
+    entity_type: str = Entity.LABEL,
+    entity_id: int | None = None,
+    stats: Iterable[str] = (),
+):
+    """The label's StatCount rows an export covers (scoped and filtered, unordered)."""
+    qs = _base(label_id, window).filter(entity_type=entity_type)
+    if entity_type == Entity.LABEL:
+        qs = qs.filter(entity_id=label_id)
+    elif entity_id is not None:
+        qs = qs.filter(entity_id=entity_id)
+    stats = list(stats)
+    if stats:
+        qs = qs.filter(stat__in=stats)
+    return qs
+
+
+def name_model(entity_type: str):
+    """The model (and its name field) an entity id of this type points at."""
+    from labels.models import Label
+
+    return ENTITY_MODELS.get(entity_type, Label), NAME_FIELD.get(entity_type, "name")
+
+
 def export_rows(
     *,
     label_id: int,
@@ -145,23 +172,15 @@ def export_rows(
 ):
     """Long rows (bucket_start, entity_type, entity_id, name, stat, value) streamed from a
     server-side cursor, ordered by bucket, entity and stat."""
-    qs = _base(label_id, window).filter(entity_type=entity_type)
-    if entity_type == Entity.LABEL:
-        qs = qs.filter(entity_id=label_id)
-    elif entity_id is not None:
-        qs = qs.filter(entity_id=entity_id)
-    stats = list(stats)
-    if stats:
-        qs = qs.filter(stat__in=stats)
-    if entity_type in ENTITY_MODELS:
-        model = ENTITY_MODELS[entity_type]
-        name = Subquery(
-            model.objects.filter(id=OuterRef("entity_id")).values(NAME_FIELD[entity_type])[:1]
-        )
-    else:
-        from labels.models import Label
-
-        name = Subquery(Label.objects.filter(id=OuterRef("entity_id")).values("name")[:1])
+    qs = export_queryset(
+        label_id=label_id,
+        window=window,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        stats=stats,
+    )
+    model, field = name_model(entity_type)
+    name = Subquery(model.objects.filter(id=OuterRef("entity_id")).values(field)[:1])
     qs = qs.annotate(name=name)
     return (
         qs.order_by("bucket_start", "entity_id", "stat")

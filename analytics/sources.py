@@ -11,11 +11,12 @@ they are played; an event that touches both counts once.
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, F, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
+from analytics import pgsql
 from analytics.buckets import (
     DAY,
     HOUR,
@@ -114,6 +115,9 @@ class Owners:
 
 
 def _sum_up(stat: str, hours) -> None:
+    if pgsql.enabled():
+        pgsql.sum_up(stat=stat, hours=hours)
+        return
     days = {day_floor(h) for h in hours}
     bucket_sum_up(stat=stat, source=Granularity.HOUR, target=Granularity.DAY, starts=days)
     weeks = {week_floor(d) for d in days}
@@ -137,10 +141,16 @@ def events_recompute(stat: str, hours: list[datetime]) -> None:
     qs = src.model.objects.filter(_time_q(src.time, hours))
     if src.exclude is not None:
         qs = qs.exclude(src.exclude)
-    fields = {"h": TruncHour(src.time), "r": F(src.room)}
+    fields = {"h": TruncHour(src.time, tzinfo=UTC), "r": F(src.room)}
     if src.track:
         fields["t"] = F(src.track)
-    fine = list(qs.annotate(**fields).values_list(*fields).annotate(n=Count("id")).order_by())
+    fine = qs.annotate(**fields).values_list(*fields).annotate(n=Count("id")).order_by()
+    if pgsql.enabled():
+        pgsql.buckets_delete(stat=stat, granularity=Granularity.HOUR, starts=hours)
+        pgsql.hours_insert(stat=stat, fine=fine, has_track=bool(src.track), naive_hour=True)
+        _sum_up(stat, hours)
+        return
+    fine = list(fine)
     if not src.track:
         fine = [(h, r, None, n) for h, r, n in fine]
     owners = Owners((f[1] for f in fine), (f[2] for f in fine if f[2]))
@@ -258,12 +268,18 @@ def impressions_touched(since: datetime | None, upto: datetime) -> set[datetime]
 
 def impressions_recompute(stat: str, hours: list[datetime], *, now: datetime) -> None:
     if stat == Stat.OTS:
-        fine = list(
+        fine = (
             ImpressionCount.objects.filter(_time_q("hour", hours))
             .values_list("hour", "room_id")
             .annotate(n=Sum("count"))
             .order_by()
         )
+        if pgsql.enabled():
+            pgsql.buckets_delete(stat=stat, granularity=Granularity.HOUR, starts=hours)
+            pgsql.hours_insert(stat=stat, fine=fine, has_track=False, naive_hour=False)
+            _sum_up(stat, hours)
+            return
+        fine = list(fine)
         owners = Owners((f[1] for f in fine), ())
         out: dict[tuple, int] = defaultdict(int)
         for hour, room_id, n in fine:

@@ -33,3 +33,19 @@ def export_build(job_id: int) -> None:
     from analytics.exports import export_job_run
 
     export_job_run(job_id=job_id)
+
+
+@shared_task(name="analytics.forget_reach", ignore_result=True)
+def forget_reach() -> int:
+    """Without Redis, reach lives in hourly files: drop those older than the sketches Redis
+    would keep (reach rows already rolled up stay in StatCount)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from rooms.impressions import REACH_TTL, impressions_forget_reach
+
+    if settings.REDIS_URL:
+        return 0  # Redis expires its own keys
+    return impressions_forget_reach(before=timezone.now() - timedelta(seconds=REACH_TTL))

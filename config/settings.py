@@ -178,6 +178,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("ROLLUP_INTERVAL_SECONDS", default=300.0),
         "options": {"expires": 600},
     },
+    "analytics-forget-reach": {
+        "task": "analytics.forget_reach",
+        "schedule": crontab(minute=17, hour=3),
+    },
     "analytics-weekly-reports": {
         "task": "analytics.weekly_reports",
         "schedule": crontab(minute=0, hour=7, day_of_week="mon"),

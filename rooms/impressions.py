@@ -60,12 +60,15 @@ return #vals / 2
 # (a fold that runs before the mark still finds the increments; after it, the hour stays marked).
 _RECORD = """
 local live, hours, reach, hour, surface, who = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-for i = 9, #ARGV do
-  redis.call('HINCRBY', live, ARGV[i] .. ':' .. surface, 1)
+-- The page's room ids come as one comma-separated argument: packing fifty arguments costs the
+-- client more than the script costs Redis.
+for room in string.gmatch(ARGV[9], '%d+') do
+  redis.call('HINCRBY', live, room .. ':' .. surface, 1)
+  -- A sketch that did not change (a viewer already counted) needs no new expiry: its first
+  -- PFADD created it and set one.
   if who ~= '' then
-    local key = reach .. hour .. ':' .. ARGV[i]
-    redis.call('PFADD', key, who)
-    redis.call('EXPIRE', key, ARGV[8])
+    local key = reach .. hour .. ':' .. room
+    if redis.call('PFADD', key, who) == 1 then redis.call('EXPIRE', key, ARGV[8]) end
   end
 end
 redis.call('EXPIRE', live, ARGV[7])
@@ -200,7 +203,8 @@ def impressions_record_at(
     if settings.REDIS_URL:
         k = _keys()
         args = [k["live"] + hour, k["live_hours"], k["reach"], hour, surface, who]
-        _script("record", _RECORD)(args=[*args, LIVE_TTL, REACH_TTL, *map(int, room_ids)])
+        rooms = ",".join(str(int(room)) for room in room_ids)
+        _script("record", _RECORD)(args=[*args, LIVE_TTL, REACH_TTL, rooms])
         return
     with _buffer.lock:
         for room_id in room_ids:

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
-  var W = 640, H = 220, PAD = { l: 56, r: 12, t: 12, b: 28 };
+  var H = 220, PAD = { l: 52, r: 16, t: 14, b: 30 };
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(NS, name);
@@ -12,11 +12,13 @@
     return node;
   }
 
-  function niceMax(v) {
+  // A round tick step (1, 2 or 5 × 10^k) giving at most five intervals: whole-number stats
+  // get whole-number ticks.
+  function niceStep(v) {
     if (v <= 0) return 1;
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= v) return steps[i] * p;
+    var raw = v / 4, p = Math.pow(10, Math.floor(Math.log10(raw)));
+    var steps = [1, 2, 5, 10];
+    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= raw) return steps[i] * p;
     return 10 * p;
   }
 
@@ -34,24 +36,32 @@
     return m + " " + d.getUTCDate();
   }
 
-  function draw(figure) {
+  function draw(figure, index) {
     var data = JSON.parse(figure.querySelector("script[type='application/json']").textContent);
     var box = figure.querySelector(".an-canvas");
+    box.textContent = "";
     var gran = figure.dataset.granularity || "day";
     var pts = data.points;
-    var max = niceMax(Math.max.apply(null, pts.map(function (p) { return p[1]; }).concat([0])));
+    // Drawn at the box's own width, so text and strokes are never stretched.
+    var W = Math.max(320, Math.round(box.clientWidth || 640));
+    var top = Math.max.apply(null, pts.map(function (p) { return p[1]; }).concat([0]));
+    var step = niceStep(top), ticks = Math.max(1, Math.ceil(top / step)), max = step * ticks;
     var iw = W - PAD.l - PAD.r, ih = H - PAD.t - PAD.b;
     var n = Math.max(pts.length - 1, 1);
     function x(i) { return PAD.l + (pts.length === 1 ? iw / 2 : (i / n) * iw); }
     function y(v) { return PAD.t + ih - (v / max) * ih; }
 
-    var svg = el("svg", { viewBox: "0 0 " + W + " " + H, class: "an-svg", preserveAspectRatio: "none" });
-    for (var t = 0; t <= 4; t++) {
-      var v = (max * t) / 4;
-      el("line", { x1: PAD.l, x2: W - PAD.r, y1: y(v), y2: y(v), class: "an-grid" }, svg);
-      el("text", { x: PAD.l - 6, y: y(v) + 4, class: "an-tick", "text-anchor": "end" }, svg).textContent = fmt(v);
+    var svg = el("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "an-svg" });
+    var gid = "an-fill-" + index;
+    var grad = el("linearGradient", { id: gid, x1: 0, x2: 0, y1: 0, y2: 1 }, el("defs", {}, svg));
+    el("stop", { offset: "0%", class: "an-stop", "stop-opacity": 0.35 }, grad);
+    el("stop", { offset: "100%", class: "an-stop", "stop-opacity": 0.02 }, grad);
+    for (var t = 0; t <= ticks; t++) {
+      var v = step * t;
+      el("line", { x1: PAD.l, x2: W - PAD.r, y1: y(v), y2: y(v), class: t ? "an-grid" : "an-axis" }, svg);
+      el("text", { x: PAD.l - 8, y: y(v) + 4, class: "an-tick", "text-anchor": "end" }, svg).textContent = fmt(v);
     }
-    var every = Math.max(1, Math.ceil(pts.length / 6));
+    var every = Math.max(1, Math.ceil(pts.length / Math.max(2, Math.floor(iw / 90))));
     pts.forEach(function (p, i) {
       if (i % every === 0) {
         el("text", { x: x(i), y: H - 8, class: "an-tick", "text-anchor": "middle" }, svg).textContent = label(p[0], gran);
@@ -59,10 +69,13 @@
     });
     if (pts.length) {
       var line = pts.map(function (p, i) { return (i ? "L" : "M") + x(i).toFixed(1) + " " + y(p[1]).toFixed(1); }).join(" ");
-      el("path", { d: line + " L" + x(pts.length - 1) + " " + y(0) + " L" + x(0) + " " + y(0) + " Z", class: "an-area" }, svg);
+      el("path", { d: line + " L" + x(pts.length - 1).toFixed(1) + " " + y(0) + " L" + x(0).toFixed(1) + " " + y(0) + " Z", class: "an-area", fill: "url(#" + gid + ")" }, svg);
       el("path", { d: line, class: "an-line" }, svg);
+      if (pts.length <= 40) {
+        pts.forEach(function (p, i) { el("circle", { cx: x(i), cy: y(p[1]), r: 2.5, class: "an-point" }, svg); });
+      }
     }
-    var dot = el("circle", { r: 4, class: "an-dot", visibility: "hidden" }, svg);
+    var dot = el("circle", { r: 5, class: "an-dot", visibility: "hidden" }, svg);
     var tip = document.createElement("div");
     tip.className = "an-tip";
     tip.hidden = true;
@@ -98,8 +111,15 @@
     tick();
   }
 
+  function drawAll() { document.querySelectorAll(".an-chart").forEach(draw); }
+
   function init() {
-    document.querySelectorAll(".an-chart").forEach(draw);
+    drawAll();
+    var pending;
+    window.addEventListener("resize", function () {
+      clearTimeout(pending);
+      pending = setTimeout(drawAll, 150);
+    });
     document.querySelectorAll(".an-job[data-poll]").forEach(poll);
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

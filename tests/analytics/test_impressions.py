@@ -129,3 +129,22 @@ def test_redis_flush_survives_a_crash_after_the_database_write(rooms, monkeypatc
     impressions_flush()
     impressions_flush()
     assert stored() == 1
+
+
+@pytest.mark.django_db
+def test_reach_files_older_than_the_sketches_are_pruned(settings, rooms):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analytics.tasks import forget_reach
+
+    settings.REDIS_URL = None
+    old = timezone.now() - timedelta(seconds=impressions.REACH_TTL, hours=2)
+    impressions.impressions_record_at(room_ids=[rooms[0].id], surface="page", viewer="a", at=old)
+    impressions.impressions_record(room_ids=[rooms[0].id], surface="page", viewer="b")
+    impressions_flush()
+    folder = settings.IMPRESSIONS_DIR
+    assert len(list(folder.glob("*.txt"))) == 2
+    assert forget_reach() == 1
+    assert [p.stem for p in folder.glob("*.txt")] == [timezone.now().strftime("%Y%m%d%H")]
