@@ -171,7 +171,7 @@ class QueueEntry(models.Model):
     upvotes = models.IntegerField(default=0)
     downvotes = models.IntegerField(default=0)
     autofilled = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at_ms = models.BigIntegerField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
@@ -192,7 +192,7 @@ class Vote(models.Model):
     entry = models.ForeignKey(QueueEntry, on_delete=models.CASCADE, related_name="votes")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="votes")
     value = models.SmallIntegerField(choices=[(1, "up"), (-1, "down")])
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -202,7 +202,7 @@ class Vote(models.Model):
 class SkipVote(models.Model):
     entry = models.ForeignKey(QueueEntry, on_delete=models.CASCADE, related_name="skip_votes")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["entry", "user"], name="skipvote_unique")]
@@ -240,7 +240,7 @@ class ChatMessage(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="chat_messages")
     text = models.CharField(max_length=300)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
 
@@ -252,7 +252,7 @@ class Favourite(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="favourites")
     track = models.ForeignKey(Track, on_delete=models.CASCADE, related_name="favourites")
     room = models.ForeignKey(Room, on_delete=models.SET_NULL, null=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "track"], name="favourite_unique")]
@@ -370,7 +370,7 @@ class ImpressionCount(models.Model):
         EMBED = "embed", "Embedded widget"
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="impressions")
-    hour = models.DateTimeField()
+    hour = models.DateTimeField(db_index=True)
     surface = models.CharField(max_length=10, choices=Surface.choices)
     count = models.PositiveBigIntegerField(default=0)
 
