@@ -11,10 +11,11 @@ from dataclasses import asdict, is_dataclass
 
 from celery import shared_task
 from django import forms
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -77,6 +78,11 @@ def _run(*, source, fmt: str, label: Label, partial: bool, progress=None) -> dic
     return _report_dict(report)
 
 
+# Queued deliveries wait outside MEDIA_ROOT: /media/ is public, a label's delivery is not.
+def _spool() -> FileSystemStorage:
+    return FileSystemStorage(location=settings.VAR_DIR / "imports")
+
+
 @shared_task(name="catalog.admin_import.import_job")
 def import_job(*, job: str, path: str, fmt: str, label_id: int, partial: bool) -> None:
     state = cache.get(_job_key(job)) or {"label_id": label_id}
@@ -90,7 +96,7 @@ def import_job(*, job: str, path: str, fmt: str, label_id: int, partial: bool) -
             cache.set(_job_key(job), state, JOB_TTL)
 
     try:
-        with default_storage.open(path, "rb") as fh:
+        with _spool().open(path, "rb") as fh:
             source = fh.read()
         label = Label.objects.get(pk=label_id)
         state.update(
@@ -102,7 +108,7 @@ def import_job(*, job: str, path: str, fmt: str, label_id: int, partial: bool) -
         raise
     finally:
         cache.set(_job_key(job), state, JOB_TTL)
-        default_storage.delete(path)
+        _spool().delete(path)
 
 
 def _require_editor(request) -> Label:
@@ -127,7 +133,7 @@ def import_view(model_admin, request):
             context["report"] = _run(source=upload.read(), fmt=fmt, label=label, partial=partial)
         else:
             job = uuid.uuid4().hex
-            path = default_storage.save(f"imports/{job}.{fmt}", ContentFile(upload.read()))
+            path = _spool().save(f"{job}.{fmt}", ContentFile(upload.read()))
             cache.set(_job_key(job), {"label_id": label.pk, "state": "queued"}, JOB_TTL)
             import_job.delay(job=job, path=path, fmt=fmt, label_id=label.pk, partial=partial)
             return redirect(reverse("label:catalog_track_import_status", args=[job]))

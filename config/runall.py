@@ -55,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
             args.host,
             "-p",
             str(args.port),
-            "--proxy-headers",
             "config.asgi:application",
         ],
         "worker": [

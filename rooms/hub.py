@@ -1,0 +1,568 @@
+"""The room hub: one subscription per room per process, one encoding per event.
+
+Stock Channels pays, for every listener of every event, a channel-layer message, a consumer
+dispatch and a ``json.dumps``; on two cores that tops out near 8,000 deliveries a second. The hub
+inverts it: the publisher encodes an event once (``hub_publish``), Redis carries it once to each
+process that has listeners in the room, and the process writes that same frame to each local
+socket: under daphne one pre-built WebSocket frame sent as is, elsewhere through the socket's
+ASGI ``send``. Channels still owns the connection, authentication and client frames; only the
+room broadcast goes around the consumer machinery. ``bench/fanout`` measures it
+(``docs/benchmarks.md``, "Fan-out").
+
+A consumer adopts it like this::
+
+    listener = await get_hub().join(room_id, self.base_send)   # subscribed; frames held
+    snapshot = await get_hub().snapshot_cached(room_id, build)  # built once per room seq
+    await self.send(text_data=json.dumps({**snapshot, "you": you}))
+    listener.start(after_seq=snapshot["seq"])                    # held frames newer than it
+    ...
+    get_hub().leave(listener)                                    # in disconnect()
+
+and the ASGI module calls ``autobahn_lazy_debug_args()`` once (daphne's join-storm cost).
+
+Slow listeners cannot stall a room or grow memory: each socket may have at most ``max_frames``
+frames waiting in the hub and ``max_bytes`` waiting in the server's transport. Past either bound
+the socket is closed with ``CLOSE_TOO_SLOW`` (4008) and the room goes on. The client reconnects
+and resyncs from a snapshot; a client too stalled to read the close frame sees the connection
+abort (1006) instead and does the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+CLOSE_TOO_SLOW = 4008
+DEFAULT_MAX_FRAMES = 256
+DEFAULT_MAX_BYTES = 128 * 1024
+
+Send = Callable[[dict], Awaitable[None]]
+_CLOSE_TOO_SLOW_MSG = {"type": "websocket.close", "code": CLOSE_TOO_SLOW, "reason": "too slow"}
+
+
+def encode_event(event: dict) -> str:
+    """The wire payload: the event's seq on the first line, then the frame text, encoded once."""
+    seq = event.get("seq")
+    head = str(seq) if isinstance(seq, int) else ""
+    return head + "\n" + json.dumps(event, separators=(",", ":"))
+
+
+def _decode_payload(payload: str) -> tuple[int | None, str]:
+    head, _, frame = payload.partition("\n")
+    return (int(head) if head else None), frame
+
+
+class Listener:
+    """One socket in one room. Created by ``RoomHub.join``; the consumer keeps it to leave."""
+
+    __slots__ = (
+        "hub",
+        "room_id",
+        "send",
+        "backlog",
+        "direct",
+        "held",
+        "pending",
+        "task",
+        "closed",
+        "dropped",
+    )
+
+    def __init__(self, hub: RoomHub, room_id: int, send: Send):
+        self.hub = hub
+        self.room_id = room_id
+        self.send, self.backlog, self.direct = _unwrap_send(send, hub.direct_writes)
+        # Frames that arrive between join and the snapshot wait here, with their seq.
+        self.held: list[tuple[int | None, dict]] | None = []
+        self.pending: deque[dict] = deque()
+        self.task: asyncio.Task | None = None
+        self.closed = False
+        self.dropped = False
+
+    def start(self, *, after_seq: int | None = None) -> None:
+        """Release frames held since join, skipping those the snapshot already covers."""
+        held, self.held = self.held, None
+        for seq, msg in held or ():
+            if after_seq is None or seq is None or seq > after_seq:
+                self.hub.offer(self, msg)
+
+
+class RoomHub:
+    """The per-process (per event loop) hub. Use ``get_hub()``; tests may build their own."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str = "",
+        prefix: str = "roomtone",
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        direct_writes: bool = True,
+    ):
+        self.loop = asyncio.get_running_loop()
+        self.redis_url = redis_url
+        self.prefix = prefix
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+        self.direct_writes = direct_writes
+        self.rooms: dict[int, set[Listener]] = {}
+        self.last_seq: dict[int, int] = {}
+        self._snapshots: dict[int, asyncio.Future] = {}
+        self._redis = None
+        self._pubsub = None
+        self._subscribed: set[int] = set()
+        self._sub_lock = asyncio.Lock()
+        self._confirmations: dict[bytes, asyncio.Future] = {}
+        self._reader: asyncio.Task | None = None
+        self._wake_reader = asyncio.Event()
+        self._background: set[asyncio.Task] = set()
+
+    # --- membership --------------------------------------------------------------------------
+    async def join(self, room_id: int, send: Send) -> Listener:
+        """Register a socket's ASGI ``send``; returns once this process receives the room's
+        events, so a snapshot built afterwards misses nothing. Frames are held until
+        ``listener.start()``."""
+        listener = Listener(self, room_id, send)
+        self.rooms.setdefault(room_id, set()).add(listener)
+        await self._sync_subscription(room_id)
+        return listener
+
+    def leave(self, listener: Listener) -> None:
+        """Forget a socket (idempotent; safe after a drop)."""
+        listener.closed = True
+        listener.pending.clear()
+        if listener.task is not None:
+            listener.task.cancel()
+        self._forget(listener)
+
+    def local_count(self, room_id: int) -> int:
+        return len(self.rooms.get(room_id, ()))
+
+    def _forget(self, listener: Listener) -> None:
+        members = self.rooms.get(listener.room_id)
+        if members is None or listener not in members:
+            return
+        members.discard(listener)
+        if not members:
+            del self.rooms[listener.room_id]
+            # Without listeners this process stops seeing the room's seq, so its cache is void.
+            self._snapshots.pop(listener.room_id, None)
+            self.last_seq.pop(listener.room_id, None)
+            self._spawn(self._sync_subscription(listener.room_id))
+
+    # --- delivery ----------------------------------------------------------------------------
+    def deliver(self, room_id: int, payload: str) -> None:
+        """Hand one encoded event to every local socket of the room, in arrival order."""
+        members = self.rooms.get(room_id)
+        if not members:
+            return
+        seq, frame = _decode_payload(payload)
+        if seq is not None and seq > self.last_seq.get(room_id, -1):
+            self.last_seq[room_id] = seq
+        # One message dict shared by all sockets: ASGI servers read it, never change it.
+        msg = {"type": "websocket.send", "text": frame}
+        wire = None
+        for listener in tuple(members):
+            if listener.held is not None:
+                if len(listener.held) >= self.max_frames:
+                    self._drop(listener)
+                else:
+                    listener.held.append((seq, msg))
+            elif listener.direct is not None and listener.task is None:
+                if listener.backlog() > self.max_bytes:
+                    self._drop(listener)
+                    continue
+                if wire is None:
+                    wire = _ws_text_frame(frame)
+                listener.direct.write(wire)
+            else:
+                self.offer(listener, msg)
+
+    def offer(self, listener: Listener, msg: dict) -> None:
+        if listener.closed:
+            return
+        if listener.task is not None:
+            # An earlier send is still waiting on the socket; queue behind it to keep order.
+            if len(listener.pending) >= self.max_frames:
+                self._drop(listener)
+            else:
+                listener.pending.append(msg)
+            return
+        if listener.backlog is not None and listener.backlog() > self.max_bytes:
+            self._drop(listener)
+            return
+        # Step the send coroutine by hand: daphne's completes at once, so no task per
+        # delivery; only a send that really waits on its socket gets a task to finish it.
+        coro = listener.send(msg)
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            listener.closed = True
+            self._forget(listener)
+            return
+        listener.task = self.loop.create_task(self._drain_after(listener, coro, yielded))
+
+    async def _drain_after(self, listener: Listener, coro, yielded) -> None:
+        try:
+            await _resume(coro, yielded)
+            while listener.pending and not listener.closed:
+                await listener.send(listener.pending.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The socket went away under us; the consumer's disconnect will follow.
+            listener.closed = True
+            self._forget(listener)
+        finally:
+            listener.task = None
+
+    def _drop(self, listener: Listener) -> None:
+        log.info("room %s: dropping a listener too slow to keep up", listener.room_id)
+        self.leave(listener)
+        listener.dropped = True
+        self._spawn(_close_soon(listener.send))
+
+    # --- snapshots ---------------------------------------------------------------------------
+    async def snapshot_cached(self, room_id: int, build: Callable[[], Awaitable[dict]]) -> dict:
+        """The room's snapshot, built at most once per room ``seq`` in this process however many
+        sockets join at once (single flight). ``build`` returns a dict with ``seq``; callers
+        must not change it. Cached only while the room has a listener here (the hub must be
+        subscribed to know the cache is current), so join before calling this."""
+        for _ in range(3):
+            entry = self._snapshots.get(room_id)
+            if entry is None or (entry.done() and not self._fresh(room_id, entry)):
+                entry = self.loop.create_task(build())
+                if room_id in self.rooms:
+                    self._snapshots[room_id] = entry
+            try:
+                value = await asyncio.shield(entry)
+            except Exception:
+                if self._snapshots.get(room_id) is entry:
+                    del self._snapshots[room_id]
+                raise
+            if self._fresh(room_id, entry):
+                return value
+        return value
+
+    def _fresh(self, room_id: int, entry: asyncio.Future) -> bool:
+        if entry.cancelled() or entry.exception() is not None:
+            return False
+        seq = entry.result().get("seq")
+        latest = self.last_seq.get(room_id)
+        return latest is None or (seq is not None and seq >= latest)
+
+    # --- redis pub/sub -----------------------------------------------------------------------
+    def channel(self, room_id: int) -> str:
+        return f"{self.prefix}.hub.room.{room_id}"
+
+    async def _sync_subscription(self, room_id: int) -> None:
+        if not self.redis_url:
+            return
+        async with self._sub_lock:
+            want = room_id in self.rooms
+            if want == (room_id in self._subscribed):
+                return
+            pubsub = await self._ensure_pubsub()
+            name = self.channel(room_id).encode()
+            if want:
+                confirmed = self.loop.create_future()
+                self._confirmations[name] = confirmed
+                await pubsub.subscribe(name)
+                self._subscribed.add(room_id)
+                self._wake_reader.set()
+                await asyncio.wait_for(confirmed, timeout=10)
+            else:
+                await pubsub.unsubscribe(name)
+                self._subscribed.discard(room_id)
+
+    async def _ensure_pubsub(self):
+        if self._pubsub is None:
+            import redis.asyncio as aioredis
+
+            self._redis = aioredis.Redis.from_url(self.redis_url)
+            self._pubsub = self._redis.pubsub()
+        if self._reader is None:
+            self._reader = self.loop.create_task(self._read())
+        return self._pubsub
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                if not self._subscribed:
+                    self._wake_reader.clear()
+                    await self._wake_reader.wait()
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("room hub: Redis pub/sub failed; resubscribing")
+                await self._resubscribe()
+                continue
+            if message is None:
+                continue
+            kind = message["type"]
+            if kind == "message":
+                room_id = int(message["channel"].rsplit(b".", 1)[1])
+                self.deliver(room_id, message["data"].decode())
+                # Let the server flush sockets between events: daphne writes only when the
+                # loop turns, and a burst read back to back would look like slow readers.
+                await asyncio.sleep(0)
+            elif kind == "subscribe":
+                confirmed = self._confirmations.pop(message["channel"], None)
+                if confirmed is not None and not confirmed.done():
+                    confirmed.set_result(None)
+
+    async def _resubscribe(self) -> None:
+        # Events published while the link was down are lost; clients see the seq gap and resync.
+        await asyncio.sleep(0.5)
+        try:
+            await self._pubsub.aclose()
+        except Exception:  # noqa: S110 - the old connection is already broken
+            pass
+        self._pubsub = self._redis.pubsub()
+        try:
+            rooms = [self.channel(r).encode() for r in self._subscribed]
+            if rooms:
+                await self._pubsub.subscribe(*rooms)
+        except Exception:
+            log.exception("room hub: Redis still unavailable")
+
+    def _spawn(self, coro) -> None:
+        task = self.loop.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def aclose(self) -> None:
+        for listeners in list(self.rooms.values()):
+            for listener in list(listeners):
+                self.leave(listener)
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+            await self._redis.aclose()
+        _hubs.pop(self.loop, None)
+
+
+async def _close_soon(send: Send) -> None:
+    try:
+        await asyncio.wait_for(send(_CLOSE_TOO_SLOW_MSG), timeout=2)
+    except Exception:  # noqa: S110 - a socket this far behind may already be gone
+        pass
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomHub] = weakref.WeakKeyDictionary()
+
+
+async def _resume(coro, yielded) -> None:
+    """Finish a coroutine that suspended while stepped by hand, as a Task would."""
+    while True:
+        try:
+            if yielded is None:
+                await asyncio.sleep(0)
+            else:
+                # The coroutine marked the future as awaited when it yielded it; a Task clears
+                # the mark before waiting on it, and so must we.
+                yielded._asyncio_future_blocking = False
+                await yielded
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return
+
+
+def _unwrap_send(send: Send, direct_writes: bool):
+    """The server's own send; with daphne also a probe of its unsent bytes and, when allowed,
+    a direct writer for pre-built frames."""
+    # Channels' session middleware wraps send to save sessions on HTTP responses; WebSocket
+    # frames pass through it untouched, so the hub skips a coroutine call per frame.
+    for _ in range(5):
+        inner = getattr(getattr(send, "__self__", None), "real_send", None)
+        if inner is None:
+            break
+        send = inner
+    backlog = direct = None
+    if isinstance(send, functools.partial) and send.args:
+        protocol = send.args[0]
+        transport = getattr(protocol, "transport", None)
+        if transport is not None and hasattr(transport, "_tempDataLen"):
+            backlog = functools.partial(_twisted_backlog, transport)
+            if direct_writes and _DirectSocket.supports(protocol, transport):
+                direct = _DirectSocket(protocol, transport)
+    return send, backlog, direct
+
+
+class _DirectSocket:
+    """Writes one pre-built WebSocket frame, shared by every listener of an event, under
+    daphne's autobahn protocol.
+
+    Going through ASGI send costs, per listener, a coroutine, autobahn framing the message
+    again, and Twisted registering the socket for writing and unregistering it after one send:
+    most of daphne's cost per delivery. The frame bytes are the same for everyone (a server
+    frame is not masked), so this sends them straight to the socket, as asyncio servers do,
+    and falls back to Twisted's buffer whenever that buffer is not empty, which keeps the
+    order with frames the consumer sends itself."""
+
+    __slots__ = ("protocol", "transport", "sock")
+
+    def __init__(self, protocol, transport):
+        self.protocol, self.transport, self.sock = protocol, transport, transport.socket
+
+    @staticmethod
+    def supports(protocol, transport) -> bool:
+        from twisted.internet.tcp import Server
+
+        return (
+            type(transport) is Server  # plain TCP: TLS would need its own framing of bytes
+            and getattr(protocol, "_perMessageCompress", True) is None
+            and getattr(protocol, "autoFragmentSize", 1) == 0
+        )
+
+    def write(self, wire: bytes) -> None:
+        protocol, transport = self.protocol, self.transport
+        if protocol.state != protocol.STATE_OPEN or transport.disconnecting:
+            return  # closing: the consumer's disconnect follows
+        if transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
+            transport.write(wire)
+            return
+        try:
+            sent = self.sock.send(wire)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return  # the connection is gone; Twisted will see it and daphne disconnect
+        if sent < len(wire):
+            transport.write(wire[sent:])
+
+
+def _ws_text_frame(text: str) -> bytes:
+    data = text.encode()
+    n = len(data)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = b"\x81\x7e" + n.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + n.to_bytes(8, "big")
+    return head + data
+
+
+def _twisted_backlog(transport) -> int:
+    # daphne hands frames to Twisted, whose write() buffers without limit and never makes the
+    # ASGI send wait, so the only sign of a slow reader is this buffer.
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+def _layer_prefix() -> str:
+    config = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
+    return config.get("prefix", "roomtone")
+
+
+def get_hub() -> RoomHub:
+    """This process's hub (one per event loop), configured from settings."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = RoomHub(
+            redis_url=settings.REDIS_URL,
+            prefix=_layer_prefix(),
+            max_frames=getattr(settings, "ROOM_HUB_MAX_FRAMES", DEFAULT_MAX_FRAMES),
+            max_bytes=getattr(settings, "ROOM_HUB_MAX_BYTES", DEFAULT_MAX_BYTES),
+            direct_writes=getattr(settings, "ROOM_HUB_DIRECT_WRITES", True),
+        )
+    return hub
+
+
+def autobahn_lazy_debug_args() -> None:
+    """Make autobahn build the arguments of its debug log lines only when one is rendered.
+
+    autobahn (under daphne) formats them eagerly even with debug logging off: a ``pformat`` of
+    ~40 options for every new connection and three ``click.style`` calls for every frame it
+    sends. Profiled under a join storm of 2,000 sockets, that ``pformat`` was the largest cost
+    of accepting a connection. Idempotent; call it once where the ASGI app is built."""
+    from autobahn.websocket import protocol
+
+    if getattr(protocol, "_lazy_debug_args", False):
+        return
+    eager_pformat = protocol.pformat
+    for name in ("pformat", "hltype", "hlval"):
+        protocol.__dict__[name]  # noqa: B018 - fail loudly if autobahn renames them
+        setattr(protocol, name, functools.partial(_LazyFormat, getattr(protocol, name)))
+    # The one caller that needs a real string back.
+    protocol.Timings.__str__ = lambda self: eager_pformat(self._timings)
+    protocol._lazy_debug_args = True
+
+
+class _LazyFormat:
+    __slots__ = ("fn", "arg")
+
+    def __init__(self, fn, arg):
+        self.fn, self.arg = fn, arg
+
+    def __format__(self, spec: str) -> str:
+        return format(self.fn(self.arg), spec)
+
+    def __str__(self) -> str:
+        return str(self.fn(self.arg))
+
+    __repr__ = __str__
+
+
+# --- publishing ------------------------------------------------------------------------------
+_sync_redis: Any = None
+
+
+def hub_publish(*, room_id: int, event: dict) -> None:
+    """Send a room event to every listener of the room in every process. Encodes once.
+
+    Call it from sync code, after commit (services use ``transaction.on_commit``). Async code
+    uses ``ahub_publish`` so the event loop never waits on a socket."""
+    global _sync_redis
+    payload = encode_event(event)
+    if settings.REDIS_URL:
+        if _sync_redis is None:
+            import redis
+
+            _sync_redis = redis.Redis.from_url(settings.REDIS_URL)
+        _sync_redis.publish(f"{_layer_prefix()}.hub.room.{room_id}", payload)
+        return
+    # One process, no Redis: hand it to each hub on its own loop, in call order.
+    for loop, hub in list(_hubs.items()):
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(hub.deliver, room_id, payload)
+
+
+async def ahub_publish(*, room_id: int, event: dict) -> None:
+    """``hub_publish`` for async code."""
+    payload = encode_event(event)
+    hub = get_hub()
+    if hub.redis_url:
+        await hub._ensure_pubsub()
+        await hub._redis.publish(hub.channel(room_id), payload)
+        return
+    for loop, other in list(_hubs.items()):
+        if loop is hub.loop:
+            loop.call_soon(hub.deliver, room_id, payload)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(other.deliver, room_id, payload)
