@@ -136,6 +136,26 @@ class LabelPremiereAdmin(LabelScopedAdmin):
     autocomplete_fields = ("room", "track")
     date_hierarchy = "starts_at"
 
+    # Open room pages show the countdown: they learn of a new, moved or dropped premiere live.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        moved_from = form.initial.get("room") if change else None
+        _premieres_changed({obj.room_id, moved_from})
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        _premieres_changed({obj.room_id})
+
+    def delete_queryset(self, request, queryset):
+        room_ids = set(queryset.values_list("room_id", flat=True))
+        super().delete_queryset(request, queryset)
+        _premieres_changed(room_ids)
+
+
+def _premieres_changed(room_ids: set) -> None:
+    for room in m.Room.objects.filter(pk__in=room_ids - {None}):
+        room_changed(room=room)
+
 
 class CampaignForm(forms.ModelForm):
     class Meta:

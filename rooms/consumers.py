@@ -16,12 +16,15 @@ from rooms.broadcast import room_group
 from rooms.protocol import (
     REFUSALS,
     Conn,
+    FrameError,
     control_frames,
     error_frame,
     frame_handle,
+    frame_parse,
     room_admit,
     snapshot_build,
 )
+from rooms.selectors import now_ms
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -94,3 +97,38 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._send(frame)
         if close_code is not None:
             await self.close(code=close_code)
+
+
+class DiagnosticsConsumer(AsyncWebsocketConsumer):
+    """The connection check's socket: answers `time.ping` and nothing else.
+
+    It joins no room and opens no listening session, so checking a connection neither counts as
+    a listener nor needs a room to exist.
+    """
+
+    # Enough for several checks from one page; a socket past it is not a connection check.
+    MAX_FRAMES = 50
+
+    async def connect(self):
+        self.frames = 0
+        await self.accept()
+        await self._send({"type": "diagnostics.hello", "server_time": now_ms()})
+
+    async def receive(self, text_data=None, bytes_data=None):
+        self.frames += 1
+        if self.frames > self.MAX_FRAMES:
+            await self.close(code=4429)
+            return
+        try:
+            frame = frame_parse(text_data)
+        except FrameError as exc:
+            await self._send(error_frame(exc.code, exc.message, exc.frame_type, exc.ref))
+            return
+        if frame["type"] != "time.ping":
+            message = "This socket answers time.ping only."
+            await self._send(error_frame("unknown_type", message, frame["type"], frame.get("ref")))
+            return
+        await self._send({"type": "time.pong", "t0": frame["t0"], "server_time": now_ms()})
+
+    async def _send(self, data: dict):
+        await self.send(text_data=json.dumps(data))

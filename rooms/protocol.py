@@ -17,7 +17,7 @@ from rooms.errors import RoomError
 from rooms.models import Room
 from rooms.playback import playback_heal
 from rooms.rate_limit import rate_limit_allow
-from rooms.selectors import load_room, now_ms, room_snapshot, you_dict
+from rooms.selectors import load_room, now_ms, premiere_dict, room_snapshot, you_dict
 from rooms.services.access import can_join
 from rooms.services.social import skip_state_refresh
 
@@ -73,6 +73,8 @@ FRAMES: dict[str, tuple[dict, dict, bool, str | None]] = {
     "mod.delete_message": ({"message_id": _int}, {}, True, "mod"),
     "mod.settings": ({"changes": _dict}, {}, True, "mod"),
     "mod.role": ({"username": _str, "role": _str}, {}, True, "mod"),
+    "mod.pause": ({}, {}, True, "mod"),
+    "mod.resume": ({}, {}, True, "mod"),
 }
 FRAMES["playback.sync"] = FRAMES["sync"]
 COMMON_OPTIONAL = {"type": _str, "ref": lambda v: _str(v) or _int(v)}
@@ -325,6 +327,14 @@ async def _mod_role(conn, frame):
     return {}
 
 
+async def _mod_pause(conn, frame):
+    return {"position_ms": await _call(conn, services.mod_pause, actor=conn.user)}
+
+
+async def _mod_resume(conn, frame):
+    return {"started_at": await _call(conn, services.mod_resume, actor=conn.user)}
+
+
 HANDLERS = {
     "time.ping": _time_ping,
     "sync": _sync,
@@ -346,6 +356,8 @@ HANDLERS = {
     "mod.delete_message": _mod_delete_message,
     "mod.settings": _mod_settings,
     "mod.role": _mod_role,
+    "mod.pause": _mod_pause,
+    "mod.resume": _mod_resume,
 }
 
 
@@ -356,13 +368,23 @@ def _you(room_id: int, user) -> dict:
     return you_dict(load_room(pk=room_id), user)
 
 
+def _room_changed_frames(room_id: int, user) -> list[dict]:
+    # A room change may be a premiere scheduled, moved or dropped: open pages learn it here.
+    return [
+        {"type": "you.updated", "you": _you(room_id, user)},
+        {"type": "premiere", "premiere": premiere_dict(room_id)},
+    ]
+
+
 async def control_frames(conn: Conn, message: dict) -> tuple[list[dict], int | None]:
     """What a `room.control` message means for this client: frames to send, and a close code
     when the connection must end (the user was banned)."""
     mine = conn.user.is_authenticated and message.get("user_id") == conn.user.pk
     if message.get("action") == "ban" and mine:
         return [error_frame("banned", "You were banned from this room.")], CLOSE_BANNED
-    if mine or message.get("action") == "room":
+    if message.get("action") == "room":
+        return await database_sync_to_async(_room_changed_frames)(conn.room.id, conn.user), None
+    if mine:
         you = await database_sync_to_async(_you)(conn.room.id, conn.user)
         return [{"type": "you.updated", "you": you}], None
     return [], None

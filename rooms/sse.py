@@ -34,6 +34,7 @@ from rooms.protocol import (
     room_admit,
     snapshot_build,
 )
+from rooms.selectors import now_ms
 from rooms.views.access import viewable_room_or_404
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ HEARTBEAT_S = 15
 RETRY_MS = 3000
 STREAM_SALT = "rooms.sse.stream"
 STREAM_HEADER = "X-Roomtone-Stream"
+# The connection check gives up on its stream after 8 s.
+DIAGNOSTICS_HOLD_S = 10
 _SEQ_AT_END = re.compile(r'"seq":(\d+)\}$')
 
 
@@ -198,8 +201,24 @@ async def room_actions(request, slug):
     return JsonResponse({"frames": frames})
 
 
+async def _diagnostics_events():
+    yield ":" + " " * 2048 + "\nretry: 60000\n\n"
+    yield sse_message(json.dumps({"type": "diagnostics.hello", "server_time": now_ms()}))
+    # Held open past the page's patience: a proxy that buffers streams holds the hello back
+    # until the response ends, and the check then reports the stream as blocked, as it is.
+    await asyncio.sleep(DIAGNOSTICS_HOLD_S)
+
+
 def diagnostics(request):
-    """A page that tries each transport from the fan's network against a room."""
+    """A page that tries each transport from the fan's network against a room.
+
+    `?check=sse` is the page's light event stream: one frame, no room, no listening session.
+    """
+    if request.GET.get("check") == "sse":
+        response = StreamingHttpResponse(_diagnostics_events(), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
     room = None
     slug = request.GET.get("room", "")
     if slug:

@@ -45,6 +45,17 @@
   var indicator = document.getElementById("sync-indicator");
   var offline = false;
 
+  function roomPaused() {
+    return !!(state.now_playing && state.now_playing.paused);
+  }
+
+  // While the room is paused the player holds nothing, so it stops and reports its audio as
+  // stopped; the resuming `now_playing` starts it again at the position the room held.
+  function playNowPlaying() {
+    player.setNowPlaying(roomPaused() ? null : state.now_playing);
+    showSync(player.state());
+  }
+
   function showSync(sync) {
     if (!indicator) return;
     var text;
@@ -52,6 +63,9 @@
     if (offline) {
       text = "Reconnecting…";
       kind = "offline";
+    } else if (roomPaused()) {
+      text = "Paused by the room";
+      kind = "paused";
     } else if (kind === "synced") {
       text = "In sync ±" + Math.max(1, Math.round(Math.abs(sync.drift_ms || 0))) + " ms";
     } else if (kind === "syncing") {
@@ -114,7 +128,12 @@
     lastSeq = snapshot.seq;
     awaitingSnapshot = false;
     R.renderAll(state, actions);
-    player.setNowPlaying(state.now_playing);
+    showPremiere();
+    playNowPlaying();
+  }
+
+  function showPremiere() {
+    if (window.roomtonePremiere) window.roomtonePremiere.set(state.premiere || null);
   }
 
   function pick(frame, key) {
@@ -131,7 +150,7 @@
       R.renderNowPlaying(state);
       R.renderHistory(state);
       R.renderQueue(state, actions);
-      player.setNowPlaying(state.now_playing);
+      playNowPlaying();
     },
     "queue.updated": function (frame) {
       state.queue = withMyVotes(frame.queue);
@@ -169,6 +188,11 @@
     "room.updated": function (frame) {
       state.room = Object.assign({}, state.room, frame.room || {});
       R.renderRoom(state);
+    },
+    // Personal, unnumbered: the room's next premiere after a change to the room.
+    "premiere": function (frame) {
+      state.premiere = frame.premiere || null;
+      showPremiere();
     },
     "you": function (frame) {
       state.you = Object.assign({}, state.you, frame.you || {});
@@ -277,6 +301,12 @@
   on("mod-skip", "click", function () {
     send({ type: "mod.skip" });
   });
+  on("mod-pause", "click", function () {
+    send({ type: "mod.pause" });
+  });
+  on("mod-resume", "click", function () {
+    send({ type: "mod.resume" });
+  });
   on("dj-toggle", "click", function (event) {
     send({ type: event.currentTarget.dataset.seated ? "dj.leave" : "dj.join" });
   });
@@ -327,26 +357,12 @@
 
   /* ---- clocks on screen ------------------------------------------------------------------ */
 
-  var premiere = document.getElementById("premiere-count");
-  var premiereBox = document.getElementById("premiere");
   function serverNow() {
     return clockSync.clock.ready() ? clockSync.clock.serverNow() : Date.now();
   }
+  // The premiere's countdown is premiere.js's; the progress bar is drawn here.
   setInterval(function () {
     R.renderProgress(state, serverNow());
-    if (premiere && premiereBox) {
-      var left = Number(premiereBox.dataset.startsAt) - serverNow();
-      if (left > 0) {
-        var s = Math.floor(left / 1000);
-        var d = Math.floor(s / 86400);
-        var hh = String(Math.floor((s % 86400) / 3600)).padStart(2, "0");
-        var mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
-        var ss = String(s % 60).padStart(2, "0");
-        premiere.textContent = (d ? d + "d " : "") + hh + ":" + mm + ":" + ss;
-      } else {
-        premiere.textContent = "Live now";
-      }
-    }
   }, 500);
 
   /* ---- start ----------------------------------------------------------------------------- */
@@ -372,15 +388,16 @@
     },
   });
   R.renderAll(state, actions);
-  player.setNowPlaying(state.now_playing);
+  playNowPlaying();
   connection.connect();
   // Join playing if the browser allows sound without a click; otherwise Listen says what to do.
   player.listen();
 
   window.roomtone = {
     sync: function () {
-      // Everything the player reports, with the transport actually in use right now.
-      return Object.assign({}, player.state(), { transport: connection.name });
+      // Everything the player reports (engine included), with the transport actually in use
+      // right now and whether the room holds its track.
+      return Object.assign({}, player.state(), { transport: connection.name, paused: roomPaused() });
     },
     state: function () {
       return state;

@@ -144,8 +144,13 @@
     setText("np-down-n", np ? np.down || 0 : 0);
     setText("skip-n", np ? (np.skip_votes || 0) + "/" + (np.skip_needed || 0) : "0/0");
     setText("np-duration", np ? mmss(np.track.duration_ms) : "0:00");
+    var paused = !!(np && np.paused);
     var eq = document.querySelector(".np-art .eq");
-    if (eq) eq.classList.toggle("is-on", !!np);
+    if (eq) eq.classList.toggle("is-on", !!np && !paused);
+    if ($("np-paused")) $("np-paused").hidden = !paused;
+    var mod = isMod(state);
+    if ($("mod-pause")) $("mod-pause").hidden = !mod || !np || paused;
+    if ($("mod-resume")) $("mod-resume").hidden = !mod || !paused;
     [["np-up", "vote"], ["np-down", "vote"], ["skip-btn", "skip_vote"], ["grab-btn", "favourite"]].forEach(function (pair) {
       var button = $(pair[0]);
       if (button) button.disabled = !np || !can(state, pair[1]);
@@ -164,9 +169,11 @@
       setText("np-elapsed", "0:00");
       return;
     }
-    var elapsed = Math.min(np.track.duration_ms, Math.max(0, serverNow - np.started_at));
+    // A paused track holds where it was paused, whatever the clock says.
+    var at = np.paused && typeof np.paused_at === "number" ? np.paused_at : serverNow;
+    var elapsed = Math.min(np.track.duration_ms, Math.max(0, at - np.started_at));
     bar.style.width = ((100 * elapsed) / np.track.duration_ms).toFixed(2) + "%";
-    setText("np-elapsed", serverNow < np.started_at ? "starts in " + mmss(np.started_at - serverNow + 999) : mmss(elapsed));
+    setText("np-elapsed", at < np.started_at ? "starts in " + mmss(np.started_at - at + 999) : mmss(elapsed));
   }
 
   function chatRow(message, state, actions) {
