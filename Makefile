@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test e2e lint fmt install migrate seed bench-fanout bench-sync clean
+.PHONY: run test e2e lint fmt install migrate seed bench-fanout bench-sync bench-advance bench-analytics clean
 
 # Reinstalls when pyproject.toml changes; a half-finished install leaves no marker behind.
 $(VENV)/.installed: pyproject.toml
@@ -23,6 +23,7 @@ migrate: install
 # The demo accounts have published passwords: seed_demo runs only with DEBUG on.
 seed: migrate
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
+	$(PY) manage.py rollup -v0  # the demo's weeks of events, ready on the dashboards
 
 run: seed
 	DEBUG=$${DEBUG:-true} $(PY) -m config.runall --host $(HOST) --port $(PORT)
@@ -44,6 +45,12 @@ fmt: install
 
 bench-fanout: install
 	$(PY) -m bench.fanout.run $(BENCH_ARGS)
+
+bench-advance: install
+	$(PY) bench/advance/run.py $(BENCH_ARGS)
+
+bench-analytics: install
+	$(PY) bench/analytics/run.py $(BENCH_ARGS)
 
 bench-sync: install
 	$(PY) -m bench.sync.run $(BENCH_ARGS)
