@@ -38,7 +38,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         invite = (query.get("invite") or [None])[0]
         room, refusal = await database_sync_to_async(room_admit)(
-            slug=slug, user=self.user, invite=invite
+            slug=slug, user=self.user, invite=invite, session=self.scope.get("session")
         )
         await self.accept()
         if refusal is not None:

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from rooms.broadcast import emit_djs, emit_now_playing, emit_queue
 from rooms.models import DJSeat, Play, Playback, Premiere, QueueEntry, Room
-from rooms.selectors import now_ms, open_sessions, ordered_queue
+from rooms.selectors import listener_count, now_ms, ordered_queue
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def _start(room: Room, entry: QueueEntry, now: int, *, started: int | None = Non
         track_id=entry.track_id,
         dj_id=entry.added_by_id if room.mode == Room.Mode.DJ else None,
         started_at=datetime.fromtimestamp(started / 1000, tz=UTC),
-        listeners=open_sessions(room.id).count(),
+        listeners=listener_count(room.id),
     )
 
 

@@ -11,13 +11,14 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from rooms.broadcast import emit_listeners
 from rooms.models import ListeningSession, Room
 from rooms.playback import lock_room
+from rooms.selectors import fans_count_expression
 
 # At most one `listeners` event per room per this many seconds, whatever the churn.
 LISTENERS_COALESCE_S = 0.5
@@ -27,11 +28,12 @@ _pending: set[asyncio.Task] = set()
 
 
 def _refresh_count(room_id: int) -> None:
+    """Store the room's listener count: people, not sockets (three tabs are one listener)."""
     open_count = (
         ListeningSession.objects.filter(room_id=OuterRef("pk"), ended_at__isnull=True)
         .order_by()
         .values("room_id")
-        .annotate(c=Count("id"))
+        .annotate(c=fans_count_expression())
         .values("c")
     )
     Room.objects.filter(pk=room_id).update(listener_count=Coalesce(Subquery(open_count), 0))

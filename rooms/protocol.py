@@ -123,12 +123,14 @@ def error_frame(code: str, message: str, request_type=None, ref=None) -> dict:
     }
 
 
-def room_admit(*, slug: str, user, invite: str | None) -> tuple[Room | None, str | None]:
+def room_admit(
+    *, slug: str, user, invite: str | None, session=None
+) -> tuple[Room | None, str | None]:
     """The room and None, or the room (or None) and the refusal code (`REFUSALS`)."""
     room = load_room(slug=slug)
     if room is None:
         return None, "not_found"
-    return room, can_join(room, user, invite)
+    return room, can_join(room, user, invite, session=session)
 
 
 def _snapshot(room_id: int, user) -> dict:

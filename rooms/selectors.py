@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from rooms.models import (
@@ -98,17 +98,39 @@ def open_sessions(room_id: int):
     return ListeningSession.objects.filter(room_id=room_id, ended_at__isnull=True)
 
 
+def fans_count_expression():
+    """How many people hold the sessions aggregated: each signed-in user once, each anonymous
+    browser (session key) once. Several tabs are one listener; an anonymous session without a
+    key cannot be told apart from others, so it counts on its own."""
+    anonymous = Q(user__isnull=True)
+    return (
+        Count("user", distinct=True)
+        + Count("session_key", distinct=True, filter=anonymous & ~Q(session_key=""))
+        + Count("id", filter=anonymous & Q(session_key=""))
+    )
+
+
+def listener_count(room_id: int) -> int:
+    return open_sessions(room_id).aggregate(n=fans_count_expression())["n"] or 0
+
+
 def listeners_dict(room_id: int) -> dict:
     sessions = open_sessions(room_id)
     users = sorted(
         set(sessions.filter(user__isnull=False).values_list("user__username", flat=True))
     )
-    return {"count": sessions.count(), "users": users}
+    return {"count": listener_count(room_id), "users": users}
 
 
 def present_fans(room_id: int) -> int:
     """Signed-in fans with a socket open: the base of the down-vote threshold."""
     return open_sessions(room_id).filter(user__isnull=False).values("user").distinct().count()
+
+
+def present_downvotes(room_id: int, entry_id: int) -> int:
+    """Down votes on the entry of fans with a socket open: those weighed against present_fans."""
+    present = open_sessions(room_id).filter(user__isnull=False).values("user_id")
+    return Vote.objects.filter(entry_id=entry_id, value=-1, user_id__in=present).count()
 
 
 def audio_fans(room_id: int) -> int:
@@ -120,6 +142,16 @@ def audio_fans(room_id: int) -> int:
         .distinct()
         .count()
     )
+
+
+def listening_users(room_id: int):
+    """Ids of signed-in fans whose audio is running in the room (a subquery)."""
+    return open_sessions(room_id).filter(user__isnull=False, audio_active=True).values("user_id")
+
+
+def skip_votes_counted(room_id: int, entry_id: int) -> int:
+    """Skip votes of fans still listening: a vote leaves the count when its fan stops."""
+    return SkipVote.objects.filter(entry_id=entry_id, user_id__in=listening_users(room_id)).count()
 
 
 def skip_needed(active: int) -> int:
@@ -214,7 +246,7 @@ def now_playing_dict(room_id: int, playback: Playback | None = None) -> dict | N
         "added_by": _username(entry.added_by),
         "up": entry.upvotes,
         "down": entry.downvotes,
-        "skip_votes": SkipVote.objects.filter(entry_id=entry.id).count(),
+        "skip_votes": skip_votes_counted(room_id, entry.id),
         "skip_needed": skip_needed(audio_fans(room_id)),
     }
 

@@ -102,7 +102,9 @@ def _stream_session(token: str, *, room_id: int, user) -> int | None:
 def _admit(request, slug: str):
     """Sync part of both views: the user, the session key, and the room or the refusal."""
     user = request.user
-    room, refusal = room_admit(slug=slug, user=user, invite=request.GET.get("invite"))
+    room, refusal = room_admit(
+        slug=slug, user=user, invite=request.GET.get("invite"), session=request.session
+    )
     return user, request.session.session_key or "", room, refusal
 
 

@@ -10,15 +10,15 @@ from rooms.broadcast import emit_djs, emit_queue
 from rooms.errors import RoomError
 from rooms.models import DJSeat, Room
 from rooms.playback import lock_room, start_if_idle
-from rooms.services.access import require_fan, require_not_banned
+from rooms.services.access import lock_fresh, require_fan, require_not_banned
 
 
 def dj_join(*, room: Room, user) -> DJSeat:
     require_fan(user)
-    if room.mode != Room.Mode.DJ:
-        raise RoomError("wrong_mode", "This room has no DJ seats; it plays by votes.")
     with transaction.atomic():
-        lock_room(room.id)
+        _playback, room = lock_fresh(room)
+        if room.mode != Room.Mode.DJ:
+            raise RoomError("wrong_mode", "This room has no DJ seats; it plays by votes.")
         require_not_banned(room, user)
         if DJSeat.objects.filter(room=room, user=user).exists():
             raise RoomError("already_dj", "You already have a seat.")
@@ -39,7 +39,7 @@ def _release(room: Room, seats) -> None:
 def dj_leave(*, room: Room, user) -> None:
     require_fan(user)
     with transaction.atomic():
-        lock_room(room.id)
+        _playback, room = lock_fresh(room)
         seat = DJSeat.objects.filter(room=room, user=user)
         if not seat.exists():
             raise RoomError("not_dj", "You have no DJ seat here.")

@@ -7,9 +7,9 @@ from catalog.models import Track
 from rooms.broadcast import emit_now_playing, emit_queue
 from rooms.errors import RoomError
 from rooms.models import DJSeat, QueueEntry, Room, Vote
-from rooms.playback import lock_room, start_if_idle
-from rooms.selectors import present_fans
-from rooms.services.access import require_fan, require_not_banned
+from rooms.playback import start_if_idle
+from rooms.selectors import present_downvotes, present_fans
+from rooms.services.access import lock_fresh, require_fan, require_not_banned
 
 Status = QueueEntry.Status
 LIVE = [Status.QUEUED, Status.PLAYING]
@@ -29,7 +29,7 @@ def track_allowed(room: Room, track: Track) -> bool:
 def queue_add(*, room: Room, user, track_id: int) -> QueueEntry:
     require_fan(user)
     with transaction.atomic():
-        lock_room(room.id)
+        _playback, room = lock_fresh(room)
         require_not_banned(room, user)
         track = Track.objects.filter(id=track_id).first()
         if track is None:
@@ -68,6 +68,13 @@ def queue_add(*, room: Room, user, track_id: int) -> QueueEntry:
         return entry
 
 
+def _outvoted(room: Room, entry: QueueEntry) -> bool:
+    """More down votes from fans in the room than its share of them; an empty room drops nothing
+    (votes of fans who left, or never came, cannot outvote anyone)."""
+    present = present_fans(room.id)
+    return present > 0 and present_downvotes(room.id, entry.id) > room.downvote_ratio * present
+
+
 def vote_cast(*, room: Room, user, entry_id: int, value: int) -> int:
     """Set the fan's vote on an entry (1, -1, or 0 to clear); returns the vote now held.
 
@@ -78,7 +85,7 @@ def vote_cast(*, room: Room, user, entry_id: int, value: int) -> int:
     if value not in (1, -1, 0):
         raise RoomError("invalid", "A vote is 1, -1 or 0.")
     with transaction.atomic():
-        lock_room(room.id)
+        _playback, room = lock_fresh(room)
         require_not_banned(room, user)
         entry = (
             QueueEntry.objects.select_for_update()
@@ -101,9 +108,7 @@ def vote_cast(*, room: Room, user, entry_id: int, value: int) -> int:
             vote.value = value
             vote.save(update_fields=["value", "updated_at"])
         fields = ["upvotes", "downvotes"]
-        if entry.status == Status.QUEUED and entry.downvotes > room.downvote_ratio * max(
-            present_fans(room.id), 1
-        ):
+        if entry.status == Status.QUEUED and _outvoted(room, entry):
             entry.status = Status.DROPPED
             fields.append("status")
         entry.save(update_fields=fields)

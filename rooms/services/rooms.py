@@ -9,7 +9,7 @@ from rooms.errors import RoomError
 from rooms.models import ModerationAction, Playback, Room, RoomRole
 from rooms.playback import lock_room
 from rooms.selectors import load_room, room_dict
-from rooms.services.access import require_fan, require_moderator
+from rooms.services.access import lock_fresh, require_fan, require_moderator
 
 # Settings a moderator may change from the room (the admin and the edit page change more).
 EDITABLE = {
@@ -104,8 +104,8 @@ def room_settings_update(*, room: Room, actor, changes: dict) -> Room:
         if not ok:
             raise RoomError("invalid", f"{field} must be a {kind.__name__}.")
     with transaction.atomic():
-        lock_room(room.id)
-        fresh = Room.objects.get(pk=room.pk)
+        _playback, fresh = lock_fresh(room)
+        require_moderator(fresh, actor)  # the role may have gone since the connection opened
         for field, value in changes.items():
             setattr(fresh, field, value)
         try:
@@ -133,7 +133,9 @@ def role_set(*, room: Room, actor, username: str, role: str) -> None:
     if target is None or target.pk == actor.pk:
         raise RoomError("not_found", f"There is no other user {username!r}.")
     with transaction.atomic():
-        lock_room(room.id)
+        _playback, room = lock_fresh(room)
+        if room.owner_id != actor.pk:  # ownership may have moved since the connection opened
+            raise RoomError("forbidden", "Only the room's owner can change roles.")
         RoomRole.objects.filter(room=room, user=target).delete()
         if role != "listener":
             RoomRole.objects.create(room=room, user=target, role=role)

@@ -7,8 +7,16 @@ from rooms.broadcast import room_event
 from rooms.errors import RoomError
 from rooms.models import ChatMessage, Favourite, Playback, Room, SkipVote
 from rooms.playback import lock_room, room_advance
-from rooms.selectors import audio_fans, chat_dict, skip_needed
-from rooms.services.access import require_fan, require_not_banned, sanction_in_force
+from rooms.selectors import (
+    audio_fans,
+    chat_dict,
+    listening_users,
+    skip_needed,
+    skip_votes_counted,
+)
+from rooms.services.access import lock_fresh, require_fan, require_not_banned, sanction_in_force
+
+NOT_LISTENING = "Only fans listening in the room (audio playing) can vote to skip."
 
 
 def chat_send(*, room: Room, user, text: str) -> ChatMessage:
@@ -20,7 +28,7 @@ def chat_send(*, room: Room, user, text: str) -> ChatMessage:
     if len(text) > limit:
         raise RoomError("too_long", f"Messages are at most {limit} characters.")
     with transaction.atomic():
-        lock_room(room.id)
+        _playback, room = lock_fresh(room)
         require_not_banned(room, user)
         if sanction_in_force(room, user, "mute").exists():
             raise RoomError("muted", "You are muted in this room.")
@@ -42,16 +50,22 @@ def favourite_add(*, room: Room, user) -> Favourite:
 
 
 def skip_vote_cast(*, room: Room, user) -> dict:
-    """Vote to skip the playing track; the vote that makes a majority of listeners skips it."""
+    """Vote to skip the playing track; the vote that makes a majority of listeners skips it.
+
+    Only fans whose audio runs in the room may vote, and only their votes count: a vote of a fan
+    who stopped listening no longer moves the track.
+    """
     require_fan(user)
     with transaction.atomic():
-        playback = lock_room(room.id)
+        playback, room = lock_fresh(room)
         require_not_banned(room, user)
         entry_id = playback.current_entry_id
         if entry_id is None:
             raise RoomError("nothing_playing", "Nothing is playing right now.")
+        if not listening_users(room.id).filter(user_id=user.pk).exists():
+            raise RoomError("not_listening", NOT_LISTENING)
         SkipVote.objects.get_or_create(entry_id=entry_id, user=user)
-        votes = SkipVote.objects.filter(entry_id=entry_id).count()
+        votes = skip_votes_counted(room.id, entry_id)
         needed = skip_needed(audio_fans(room.id))
         state = {"entry_id": entry_id, "skip_votes": votes, "skip_needed": needed}
         if votes >= needed:
@@ -67,7 +81,7 @@ def skip_state_refresh(*, room_id: int) -> None:
         playback = lock_room(room_id)
         if playback.current_entry_id is None:
             return
-        votes = SkipVote.objects.filter(entry_id=playback.current_entry_id).count()
+        votes = skip_votes_counted(room_id, playback.current_entry_id)
         event = {
             "type": "skip.updated",
             "entry_id": playback.current_entry_id,

@@ -65,8 +65,11 @@ def test_queryset_limit_and_empty(catalog):
 
 
 def test_operators_in_query_are_text(catalog):
-    for query in ["queen & !", "o'reilly | (", "%", "_", "\\", "' OR 1=1 --"]:
-        search_tracks(query)  # never a syntax error
+    # Never a syntax error, and no operator or wildcard widens the search: only words match.
+    queens = {"Dancing Queen", "Queen", "Queen Bee", "Queen of Hearts"}
+    assert set(titles(search_tracks("queen & !"))) == queens
+    for query in ["o'reilly | (", "%", "_", "\\", "' OR 1=1 --"]:
+        assert search_tracks(query) == [], query
 
 
 @requires_postgres

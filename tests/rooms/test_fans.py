@@ -8,6 +8,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.utils import timezone
 
+from rooms import presence
 from rooms.models import DJSeat, Favourite, QueueEntry, Room, Vote
 from rooms.playback import room_advance
 from rooms.services import dj_join, dj_release_away, queue_add, vote_cast
@@ -21,6 +22,8 @@ def test_votes_change_and_clear(room, owner, make_user, tracks):
     queue_add(room=room, user=owner, track_id=tracks[0].id)
     entry = queue_add(room=room, user=owner, track_id=tracks[1].id)
     bea = make_user("bea")
+    # Only down votes of fans in the room count towards dropping an entry.
+    presence.session_open(room=room, user=bea, session_key="bea")
     vote_cast(room=room, user=bea, entry_id=entry.id, value=1)
     vote_cast(room=room, user=bea, entry_id=entry.id, value=1)
     entry.refresh_from_db()
@@ -74,9 +77,12 @@ def test_skip_needs_more_than_half_of_fans_listening(room, owner, make_user, tra
         for c in clients[:3]:
             await c.send({"type": "audio.state", "playing": True})
         await clients[3].expect("skip.updated", where=lambda f: f["skip_needed"] == 2)
-        ack = await clients[3].request({"type": "skip.vote"})
+        # A fan whose audio is not running is present but not listening: no say in skips.
+        refused = await clients[3].request({"type": "skip.vote"})
+        assert refused["code"] == "not_listening"
+        ack = await clients[1].request({"type": "skip.vote"})
         assert ack["skip_votes"] == 1 and ack["skipped"] is False
-        again = await clients[3].request({"type": "skip.vote"})
+        again = await clients[1].request({"type": "skip.vote"})
         assert again["skip_votes"] == 1  # one vote per fan
         ack = await clients[0].request({"type": "skip.vote"})
         assert ack["skipped"] is True
