@@ -71,24 +71,27 @@ def rollup_stat(
         if redo:
             log.warning("rollup %s: the run of %s died midway; redoing it", stat, fill.run_started)
         if stat in sources.EVENTS:
-            target = sources.events_target(stat)
+            target = sources.events_target(stat, now)
+            newest = sources.events_newest(stat)
             hours = (
-                sources.events_touched(stat, fill.watermark_id, target)
-                if target > fill.watermark_id or redo
+                sources.events_touched(stat, fill.watermark_id)
+                if newest > fill.watermark_id or redo
                 else set()
             )
+            if stat == Stat.VOTES:
+                hours |= sources.votes_cleared_touched(fill.watermark_time, now)
         elif stat in sources.SESSION_STATS:
             target = sources.sessions_target()
             hours = sources.sessions_touched(fill.watermark_id, now)
         else:
-            hours = sources.impressions_touched(fill.watermark_time, now)
+            hours, target = sources.impressions_touched(fill.watermark_time, now, fill.watermark_id)
         hours |= set(extra_hours)
         fill.state, fill.run_started = FillState.State.STARTED, now
         fill.save(update_fields=["state", "run_started", "updated"])
         done = recompute(stat, hours, now=now)
-        if stat in sources.EVENTS or stat in sources.SESSION_STATS:
-            fill.watermark_id = target
-        else:
+        # Events and sessions: an id; impressions: the number of the last flush mark read.
+        fill.watermark_id = target
+        if stat not in sources.SESSION_STATS:
             fill.watermark_time = now
         fill.state = FillState.State.DONE
         fill.save()

@@ -45,11 +45,16 @@ from rooms.models import (
     Vote,
 )
 
-# Ids are handed out before commit, so a row may appear below a watermark already passed; the
-# hours of the last few ids are recomputed again (they are almost always the hours in work).
+# Ids are handed out before commit, so a row may become visible below a watermark already passed.
+# The watermark advances only over rows older than COMMIT_LAG (a transaction is assumed to commit
+# within it), and the hours of the last ID_OVERLAP ids below it are recomputed again.
+COMMIT_LAG = timedelta(minutes=5)
 ID_OVERLAP = 1000
-# Impressions are watched by time (the flush also names the hours it wrote).
+# Impressions are watched by time, and the flush marks every hour it wrote, whatever its age.
 OTS_LOOKBACK = timedelta(hours=2)
+# Votes can be cleared (the row deleted) while their entry is queued or playing: the hours since
+# the oldest such entry was added are recomputed, back at most this far.
+VOTE_CLEAR_WINDOW = timedelta(days=2)
 # A session is assumed shorter than this (the presence sweep closes idle ones); it bounds reads.
 MAX_SESSION = timedelta(days=7)
 
@@ -125,15 +130,49 @@ def _sum_up(stat: str, hours) -> None:
 
 
 # --- events: plays, votes, adds, skips, favourites, chat ---------------------------------------
-def events_target(stat: str) -> int:
+def events_target(stat: str, now: datetime) -> int:
+    """The new watermark: below the oldest row younger than COMMIT_LAG (rows with smaller ids
+    may still be committing), else the largest id. Reads only the recent rows, by time index."""
+    src = EVENTS[stat]
+    recent = src.model.objects.filter(**{f"{src.time}__gte": now - COMMIT_LAG})
+    oldest_recent = recent.aggregate(m=Min("id"))["m"]
+    if oldest_recent is not None:
+        return oldest_recent - 1
+    return src.model.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def events_newest(stat: str) -> int:
     return EVENTS[stat].model.objects.aggregate(m=Max("id"))["m"] or 0
 
 
-def events_touched(stat: str, since_id: int, upto_id: int) -> set[datetime]:
+def events_touched(stat: str, since_id: int) -> set[datetime]:
+    """Hours of every visible row above the watermark (less the overlap), recent ones included:
+    they show now and are recomputed again once the watermark passes them."""
     src = EVENTS[stat]
     lo = max(0, since_id - ID_OVERLAP) if since_id else 0
-    qs = src.model.objects.filter(id__gt=lo, id__lte=upto_id)
+    qs = src.model.objects.filter(id__gt=lo)
     return set(qs.annotate(h=TruncHour(src.time)).values_list("h", flat=True).distinct())
+
+
+def votes_cleared_touched(since: datetime | None, now: datetime) -> set[datetime]:
+    """Hours where a vote may have been cleared since the last run.
+
+    A clear deletes the Vote row, so its hour is not in the table any more; but only an entry
+    that is queued or playing takes votes, so the hours since the oldest entry that is live now
+    or started playing since the last run cover every clear. An entry dropped or removed between
+    two runs is not seen (a backfill of its hours corrects it).
+    """
+    cut = (since or now) - COMMIT_LAG
+    live = QueueEntry.objects.filter(
+        status__in=[QueueEntry.Status.QUEUED, QueueEntry.Status.PLAYING]
+    )
+    oldest = live.aggregate(m=Min("created_at"))["m"]
+    played = Play.objects.filter(started_at__gte=cut).aggregate(m=Min("entry__created_at"))["m"]
+    starts = [t for t in (oldest, played) if t is not None]
+    if not starts:
+        return set()
+    start = max(min(starts), now - VOTE_CLEAR_WINDOW)
+    return set(hours_between(start, now + HOUR))
 
 
 def events_recompute(stat: str, hours: list[datetime]) -> None:
@@ -259,11 +298,15 @@ def _distinct_listeners(hours: list[datetime]) -> None:
 
 
 # --- impressions: OTS and reach -----------------------------------------------------------------
-def impressions_touched(since: datetime | None, upto: datetime) -> set[datetime]:
+def impressions_touched(
+    since: datetime | None, upto: datetime, written_seq: int
+) -> tuple[set[datetime], int]:
+    """The last hours by time, and every hour a flush wrote after ``written_seq``."""
     if since is None:
         first = ImpressionCount.objects.order_by("hour").values_list("hour", flat=True).first()
         since = first or upto
-    return set(hours_between(since - OTS_LOOKBACK, upto + HOUR))
+    written, seq = impressions.impressions_written_since(written_seq)
+    return set(hours_between(since - OTS_LOOKBACK, upto + HOUR)) | written, seq
 
 
 def impressions_recompute(stat: str, hours: list[datetime], *, now: datetime) -> None:

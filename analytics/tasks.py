@@ -11,9 +11,9 @@ from rooms.impressions import impressions_flush
 
 @shared_task(name="analytics.flush_and_rollup", ignore_result=True)
 def flush_and_rollup() -> list:
-    # The hours a flush wrote are handed on, so OTS recorded long ago still lands in its hour.
-    flushed = impressions_flush()
-    return rollups.rollup_all(extra_hours=flushed)
+    # The flush marks the hours it wrote; the rollup reads the marks, whatever the hours' age.
+    impressions_flush()
+    return rollups.rollup_all()
 
 
 @shared_task(name="analytics.impressions_flush", ignore_result=True)
@@ -37,15 +37,12 @@ def export_build(job_id: int) -> None:
 
 @shared_task(name="analytics.forget_reach", ignore_result=True)
 def forget_reach() -> int:
-    """Without Redis, reach lives in hourly files: drop those older than the sketches Redis
-    would keep (reach rows already rolled up stay in StatCount)."""
+    """Drop what impressions keep per hour (reach files and hour states without Redis, the
+    flush marks with it) once older than the reach sketches; rolled-up rows stay in StatCount."""
     from datetime import timedelta
 
-    from django.conf import settings
     from django.utils import timezone
 
     from rooms.impressions import REACH_TTL, impressions_forget_reach
 
-    if settings.REDIS_URL:
-        return 0  # Redis expires its own keys
     return impressions_forget_reach(before=timezone.now() - timedelta(seconds=REACH_TTL))

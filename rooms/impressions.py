@@ -1,35 +1,43 @@
-"""OTS capture: displays of rooms, buffered and flushed to ImpressionCount by a periodic task.
+"""OTS capture: displays of rooms, buffered outside the database and flushed to ImpressionCount.
 
-A directory page of 50 rooms is 50 impressions, so a page view costs one round trip and no
-database write:
+A directory page of 50 rooms is 50 impressions, so a page view costs one round trip (or one file
+append) and no database write. OTS counts displays, with repeats capped: one viewer counts at most
+once per room, surface and half-hour slot of the clock (``SLOT``); displays to an unidentified
+viewer ("") count at most ``IMPRESSIONS_UNIDENTIFIED_CAP`` times per room, surface and slot.
 
-* With ``REDIS_URL``: one command per page, a Lua script that Redis runs whole — ``HINCRBY`` on
-  the hour's live hash (field ``<room>:<surface>``), ``PFADD`` of the viewer into a HyperLogLog
-  per room and hour (reach; Redis's HLL has a standard error of 0.81%), then ``SADD`` of the hour
-  to the set of live hours. ``impressions_flush`` folds each live hash into the hour's running
-  totals with one Lua script (read, add and delete in one indivisible step: an increment lands
-  either before the fold and is carried, or after it in a fresh live hash), then writes those
-  totals to the database as absolute values. A flush that dies before or after its database
-  write is simply repeated: the totals are still in Redis and writing them twice gives the same
-  rows.
-* Without Redis: an in-process buffer under a lock. The flush swaps the buffer out (the same
-  hand-off as a rename), adds it to the database in one transaction, and puts it back if that
-  transaction fails; the recording process flushes its own buffer every
-  ``IMPRESSIONS_FLUSH_SECONDS``. Reach is exact: the flush appends the viewer hashes to one file
-  per hour under ``IMPRESSIONS_DIR``, which every process on the box reads.
+* With ``REDIS_URL``: one Lua script per page, run whole by Redis: ``SADD`` of
+  ``room:surface:viewer`` to the slot's seen set (or ``HINCRBY`` of the slot's unidentified
+  counter), and only for a new display ``HINCRBY`` on the hour's live hash and ``PFADD`` into a
+  per-room-hour HyperLogLog (reach, standard error 0.81%). ``impressions_flush`` folds each live
+  hash into the hour's running totals (read, add and delete in one step), writes the totals as
+  absolute values, then marks the hours written; a flush that dies midway is simply repeated.
+* Without Redis: the cap is kept in the Django cache (``add`` with expiry), and every process
+  appends the new displays to its own spool file under ``IMPRESSIONS_DIR/spool/`` (one ``write``
+  per page under ``flock``), so whichever process flushes (the Celery worker) sees what daphne
+  recorded, and a stopped server loses nothing. The flush claims each spool file by renaming it,
+  writes down the counts the rows must reach (database counts plus the batches) in a plan file,
+  then writes them as absolute values and deletes the batches; a flush that dies after its plan
+  is carried out again by the next one, so nothing doubles. Reach is exact: viewer hashes go to
+  one file per hour.
+
+Every flush records the hours it wrote with an increasing sequence number
+(``impressions_written_since``), so the rollup recomputes them whatever their age.
 """
 
+import fcntl
 import hashlib
+import json
 import os
-import threading
-import time
+import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import SynchronousOnlyOperation
+from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from rooms.models import ImpressionCount, Room
@@ -39,9 +47,15 @@ Surface = ImpressionCount.Surface
 LIVE_TTL = 3 * 24 * 3600  # an unflushed live hash outlives any sane beat outage...
 TOTALS_TTL = 40 * 24 * 3600  # ...and the totals outlive it, so a fold never restarts from zero.
 REACH_TTL = 40 * 24 * 3600  # weeks of reach can be recomputed from the hourly sketches.
-FLUSH_SECONDS = getattr(settings, "IMPRESSIONS_FLUSH_SECONDS", 30)
+# Repeats of one viewer, room and surface within a slot are one display.
+SLOT = 30 * 60
 # The standard error of the reach estimate; the exact fallback has none.
 REACH_ERROR = 0.0081
+
+
+def _unidentified_cap() -> int:
+    return int(getattr(settings, "IMPRESSIONS_UNIDENTIFIED_CAP", 10))
+
 
 _FOLD = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -56,21 +70,32 @@ redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 return #vals / 2
 """
-# One page's impressions in one command, run whole by Redis: the increments, then the hour's mark
-# (a fold that runs before the mark still finds the increments; after it, the hour stays marked).
+# One page's impressions in one command, run whole by Redis: the dedupe, the increments, then the
+# hour's mark (a fold that runs before the mark still finds the increments; after it, the hour
+# stays marked).
 _RECORD = """
 local live, hours, reach, hour, surface, who = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local seen, cap = ARGV[10], tonumber(ARGV[11])
+local anon = seen .. ':anon'
 -- The page's room ids come as one comma-separated argument: packing fifty arguments costs the
 -- client more than the script costs Redis.
 for room in string.gmatch(ARGV[9], '%d+') do
-  redis.call('HINCRBY', live, room .. ':' .. surface, 1)
-  -- A sketch that did not change (a viewer already counted) needs no new expiry: its first
-  -- PFADD created it and set one.
+  local field = room .. ':' .. surface
+  local new
   if who ~= '' then
-    local key = reach .. hour .. ':' .. room
-    if redis.call('PFADD', key, who) == 1 then redis.call('EXPIRE', key, ARGV[8]) end
+    new = redis.call('SADD', seen, field .. ':' .. who) == 1
+  else
+    new = redis.call('HINCRBY', anon, field, 1) <= cap
+  end
+  if new then
+    redis.call('HINCRBY', live, field, 1)
+    if who ~= '' then
+      local key = reach .. hour .. ':' .. room
+      if redis.call('PFADD', key, who) == 1 then redis.call('EXPIRE', key, ARGV[8]) end
+    end
   end
 end
+redis.call('EXPIREAT', who ~= '' and seen or anon, ARGV[12])
 redis.call('EXPIRE', live, ARGV[7])
 redis.call('SADD', hours, hour)
 return 0
@@ -79,6 +104,13 @@ return 0
 _CLEAN = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
+"""
+# The hours a flush wrote, under one new sequence number (taken after the database commit, so a
+# reader that saw number n has every write marked up to n).
+_MARK = """
+local seq = redis.call('INCR', KEYS[1])
+for _, hour in ipairs(ARGV) do redis.call('ZADD', KEYS[2], seq, hour) end
+return seq
 """
 
 
@@ -94,27 +126,31 @@ def _parse_hour(text: str) -> datetime:
     return datetime.strptime(text, "%Y%m%d%H").replace(tzinfo=UTC)
 
 
-def _reach_dir() -> Path:
+def _dir() -> Path:
     return Path(getattr(settings, "IMPRESSIONS_DIR", settings.VAR_DIR / "impressions"))
+
+
+def _append(path: Path, data: bytes) -> None:
+    # One write per call: O_APPEND keeps the lines of several processes whole.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _reach_write(reach: dict[tuple[str, int], set[str]]) -> None:
     by_hour: dict[str, list[str]] = defaultdict(list)
     for (hour, room), viewers in reach.items():
         by_hour[hour].extend(f"{room} {who}\n" for who in viewers)
-    folder = _reach_dir()
+    folder = _dir()
     folder.mkdir(parents=True, exist_ok=True)
     for hour, lines in by_hour.items():
-        # One append per hour file: O_APPEND keeps writers from several processes whole.
-        fd = os.open(folder / f"{hour}.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            os.write(fd, "".join(lines).encode())
-        finally:
-            os.close(fd)
+        _append(folder / f"{hour}.txt", "".join(lines).encode())
 
 
 def _reach_read(hours: list[str]) -> dict[tuple[str, int], set[str]]:
-    folder = _reach_dir()
+    folder = _dir()
     found: dict[tuple[str, int], set[str]] = defaultdict(set)
     for hour in hours:
         try:
@@ -129,7 +165,7 @@ def _reach_read(hours: list[str]) -> dict[tuple[str, int], set[str]]:
 
 
 def _viewer_hash(viewer: str) -> str:
-    # Reach needs only identity, not the user id or session key itself.
+    # Reach and dedupe need only identity, not the user id or session key itself.
     return hashlib.blake2b(viewer.encode(), digest_size=8).hexdigest()
 
 
@@ -169,24 +205,16 @@ def _keys():
         "live_hours": f"{p}:ots:live-hours",
         "dirty": f"{p}:ots:dirty",
         "reach": f"{p}:reach:",
+        "seen": f"{p}:ots:seen:",
+        "seq": f"{p}:ots:seq",
+        "written": f"{p}:ots:written",
     }
 
 
-# --- in-process fallback ------------------------------------------------------------------------
-class _Buffer:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.counts: dict[tuple[str, int, str], int] = defaultdict(int)
-        self.reach: dict[tuple[str, int], set[str]] = defaultdict(set)
-        self.since = time.monotonic()
-
-
-_buffer = _Buffer()
-
-
+# --- recording ----------------------------------------------------------------------------------
 def impressions_record(*, room_ids: list[int], surface: str, viewer: str = "") -> None:
     """Count one display of each room to one viewer (a user id or session key; "" if unknown:
-    counted as OTS, left out of reach)."""
+    counted as OTS under its own cap, left out of reach)."""
     impressions_record_at(room_ids=room_ids, surface=surface, viewer=viewer, at=None)
 
 
@@ -198,27 +226,216 @@ def impressions_record_at(
         return
     if surface not in Surface.values:
         raise ValueError(f"unknown surface {surface!r}")
-    hour = _hour_str(at or timezone.now())
+    now = timezone.now()
+    at = at or now
+    hour = _hour_str(at)
+    slot = int(at.timestamp()) // SLOT
     who = _viewer_hash(viewer) if viewer else ""
+    rooms = [int(room) for room in room_ids]
     if settings.REDIS_URL:
         k = _keys()
+        # The seen set lives until its slot is over (an hour more for clocks that disagree).
+        expire_at = max((slot + 1) * SLOT, int(now.timestamp())) + 3600
         args = [k["live"] + hour, k["live_hours"], k["reach"], hour, surface, who]
-        rooms = ",".join(str(int(room)) for room in room_ids)
-        _script("record", _RECORD)(args=[*args, LIVE_TTL, REACH_TTL, rooms])
+        packed = ",".join(map(str, rooms))
+        seen = f"{k['seen']}{slot}"
+        _script("record", _RECORD)(
+            args=[*args, LIVE_TTL, REACH_TTL, packed, seen, _unidentified_cap(), expire_at]
+        )
         return
-    with _buffer.lock:
-        for room_id in room_ids:
-            _buffer.counts[(hour, int(room_id), surface)] += 1
-            if who:
-                _buffer.reach[(hour, int(room_id))].add(who)
-        due = time.monotonic() - _buffer.since > FLUSH_SECONDS
-    if due:
+    rooms = _local_new(rooms, surface, slot, who, now)
+    if rooms:
+        line = "".join(f"{hour} {room} {surface} {slot} {who}\n" for room in rooms)
+        _spool_append(line.encode())
+
+
+def _local_new(rooms: list[int], surface: str, slot: int, who: str, now: datetime) -> list[int]:
+    """The rooms whose display is new for the cap, through the Django cache (``add`` is a set-if-
+    absent with expiry). Its default, a per-process memory, serves one server process per box."""
+    timeout = max((slot + 1) * SLOT - int(now.timestamp()), 0) + 3600
+    new = []
+    for room in rooms:
+        key = f"ots:seen:{slot}:{room}:{surface}:{who}"
+        if who:
+            if cache.add(key, 1, timeout):
+                new.append(room)
+            continue
+        cache.add(key, 0, timeout)
         try:
-            impressions_flush()
-        except SynchronousOnlyOperation:
-            pass  # called from async code: the periodic task flushes instead
+            if cache.incr(key) <= _unidentified_cap():
+                new.append(room)
+        except ValueError:  # expired between add and incr: a new slot's first display
+            new.append(room)
+    return new
 
 
+# --- the spool (no Redis) -----------------------------------------------------------------------
+def _spool_dir() -> Path:
+    folder = _dir() / "spool"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _spool_append(data: bytes) -> None:
+    path = _spool_dir() / f"{os.getpid()}.log"
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # A flush may have claimed (renamed) the file between our open and our lock: then
+            # this descriptor is the claimed batch, and the line belongs in a fresh file.
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                continue
+            mine = os.fstat(fd)
+            if (mine.st_ino, mine.st_dev) != (current.st_ino, current.st_dev):
+                continue
+            os.write(fd, data)
+            return
+        finally:
+            os.close(fd)
+
+
+@contextmanager
+def _flush_lock():
+    fd = os.open(_spool_dir() / "flush.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _claim() -> list[Path]:
+    """Rename every spool file to a batch; wait out a writer holding the old file."""
+    folder = _spool_dir()
+    for path in folder.glob("*.log"):
+        batch = folder / f"{path.stem}.{uuid.uuid4().hex}.batch"
+        try:
+            os.rename(path, batch)
+        except FileNotFoundError:
+            continue
+        fd = os.open(batch, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        finally:
+            os.close(fd)
+    # Batches left by a flush that died are claimed already: only one flush runs at a time.
+    return sorted(folder.glob("*.batch"))
+
+
+def _pending_path() -> Path:
+    return _spool_dir() / "pending.json"
+
+
+def _read_batches(batches: list[Path]) -> list[dict]:
+    """Counts per (room, hour, surface), and the viewers behind them (reach)."""
+    counts: dict[tuple[int, str, str], int] = defaultdict(int)
+    reach: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for batch in batches:
+        for line in batch.read_text().splitlines():
+            parts = line.split(" ", 4)
+            if len(parts) != 5:
+                continue  # a line cut short by a crash mid-write
+            hour, room, surface, _slot, who = parts
+            counts[(int(room), hour, surface)] += 1
+            if who:
+                reach[(hour, int(room))].add(who)
+    # Distinct viewers: writing a hash twice cannot inflate reach.
+    _reach_write(reach)
+    return [{"room": r, "hour": h, "surface": s, "n": n} for (r, h, s), n in counts.items()]
+
+
+def _plan(batches: list[Path]) -> dict:
+    """The rows as they must be after adding the batches: the database's counts plus theirs."""
+    deltas = _read_batches(batches)
+    q = Q()
+    for d in deltas:
+        q |= Q(room_id=d["room"], hour=_parse_hour(d["hour"]), surface=d["surface"])
+    now = {}
+    if deltas:
+        for room, hour, surface, n in ImpressionCount.objects.filter(q).values_list(
+            "room_id", "hour", "surface", "count"
+        ):
+            now[(room, _hour_str(hour), surface)] = n
+    rows = [
+        [
+            d["room"],
+            d["hour"],
+            d["surface"],
+            now.get((d["room"], d["hour"], d["surface"]), 0) + d["n"],
+        ]
+        for d in deltas
+    ]
+    return {"rows": rows, "batches": [b.name for b in batches]}
+
+
+def _apply(plan: dict) -> list[str]:
+    """Write a plan's absolute counts, mark its hours, drop its batches. Safe to repeat."""
+    rows = [(room, _parse_hour(hour), surface, n) for room, hour, surface, n in plan["rows"]]
+    alive = _existing_rooms(row[0] for row in rows)
+    with transaction.atomic():
+        _upsert([row for row in rows if row[0] in alive], add=False)
+    hours = sorted({hour for _, hour, _, _ in plan["rows"]})
+    if hours:
+        _mark_local(hours)
+    for name in plan["batches"]:
+        (_spool_dir() / name).unlink(missing_ok=True)
+    _pending_path().unlink(missing_ok=True)
+    return hours
+
+
+def _flush_local() -> list[datetime]:
+    """Claim the spool, write down what the rows must become (the plan), then carry it out.
+
+    A flush that dies after writing its plan leaves it behind, and the next flush carries out the
+    same plan again (absolute counts: nothing doubles) before it claims anything new.
+    """
+    with _flush_lock():
+        hours: set[str] = set()
+        try:
+            plan = json.loads(_pending_path().read_text())
+        except FileNotFoundError:
+            plan = None
+        if plan is not None:
+            hours.update(_apply(plan))
+        batches = _claim()
+        if batches:
+            with transaction.atomic():
+                plan = _plan(batches)
+            tmp = _pending_path().with_suffix(".tmp")
+            tmp.write_text(json.dumps(plan))
+            os.replace(tmp, _pending_path())
+            hours.update(_apply(plan))
+    return sorted(_parse_hour(hour) for hour in hours)
+
+
+def _written_path() -> Path:
+    return _dir() / "written.log"
+
+
+def _written_read() -> list[tuple[int, str]]:
+    try:
+        text = _written_path().read_text()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines(keepends=True):
+        if line.endswith("\n") and " " in line:
+            seq, hour = line.split()
+            out.append((int(seq), hour))
+    return out
+
+
+def _mark_local(hours: list[str]) -> None:
+    # Under the flush lock: one marker at a time, so the numbers only grow.
+    marks = _written_read()
+    seq = (marks[-1][0] if marks else 0) + 1
+    _append(_written_path(), "".join(f"{seq} {hour}\n" for hour in hours).encode())
+
+
+# --- flushing -----------------------------------------------------------------------------------
 def _existing_rooms(room_ids) -> set[int]:
     return set(Room.objects.filter(id__in=set(room_ids)).values_list("id", flat=True))
 
@@ -247,34 +464,6 @@ def impressions_flush() -> list[datetime]:
     return _flush_local()
 
 
-def _flush_local() -> list[datetime]:
-    with _buffer.lock:
-        batch, _buffer.counts = _buffer.counts, defaultdict(int)
-        reach, _buffer.reach = _buffer.reach, defaultdict(set)
-        _buffer.since = time.monotonic()
-    if reach:
-        # Distinct viewers: writing a hash twice cannot inflate reach.
-        _reach_write(reach)
-    if not batch:
-        return []
-    try:
-        alive = _existing_rooms(room for _, room, _ in batch)
-        rows = [
-            (room, _parse_hour(hour), surface, n)
-            for (hour, room, surface), n in batch.items()
-            if room in alive
-        ]
-        with transaction.atomic():
-            _upsert(rows, add=True)
-    except BaseException:
-        # Nothing was written: hand the batch back so the next flush carries it.
-        with _buffer.lock:
-            for key, n in batch.items():
-                _buffer.counts[key] += n
-        raise
-    return sorted({_parse_hour(hour) for hour, _, _ in batch})
-
-
 def _flush_redis() -> list[datetime]:
     r = _redis()
     k = _keys()
@@ -300,10 +489,27 @@ def _flush_redis() -> list[datetime]:
     alive = _existing_rooms(row[0] for row in parsed)
     with transaction.atomic():
         _upsert([row for row in parsed if row[0] in alive], add=False)
+    _script("mark", _MARK)(keys=[k["seq"], k["written"]], args=sorted(dirty))
     clean = _script("clean", _CLEAN)
     for hour, version in dirty.items():
         clean(keys=[k["dirty"]], args=[hour, version])
     return sorted(_parse_hour(hour) for hour in dirty)
+
+
+def impressions_written_since(seq: int) -> tuple[set[datetime], int]:
+    """The hours flushes wrote after sequence number ``seq``, and the number to pass next time."""
+    if settings.REDIS_URL:
+        k = _keys()
+        marks = [
+            (int(score), member.decode())
+            for member, score in _redis().zrangebyscore(
+                k["written"], f"({seq}", "+inf", withscores=True
+            )
+        ]
+    else:
+        marks = [(s, hour) for s, hour in _written_read() if s > seq]
+    hours = {_parse_hour(hour) for _, hour in marks}
+    return hours, max((s for s, _ in marks), default=seq)
 
 
 def impressions_reach(*, groups: dict, start: datetime, end: datetime) -> dict[object, int]:
@@ -328,9 +534,6 @@ def impressions_reach(*, groups: dict, start: datetime, end: datetime) -> dict[o
                 pipe.echo("0")
         return {key: int(n) for key, n in zip(keys, pipe.execute(), strict=True)}
     found = _reach_read(hours)
-    with _buffer.lock:
-        for key, viewers in _buffer.reach.items():
-            found[key] |= viewers
     return {
         key: len(set().union(*(found.get((h, room), ()) for h in hours for room in rooms)))
         for key, rooms in groups.items()
@@ -338,13 +541,29 @@ def impressions_reach(*, groups: dict, start: datetime, end: datetime) -> dict[o
 
 
 def impressions_forget_reach(*, before: datetime) -> int:
-    """Delete the fallback's reach files older than ``before`` (Redis expires its own keys)."""
+    """Delete the fallback's reach files older than ``before``, and the flush marks of those
+    hours (Redis expires its own keys; its marks are trimmed here too)."""
     cutoff = _hour_str(before)
+    if settings.REDIS_URL:
+        k = _keys()
+        old = [m for m in _redis().zrange(k["written"], 0, -1) if m.decode() < cutoff]
+        if old:
+            _redis().zrem(k["written"], *old)
+        return 0
     removed = 0
-    folder = _reach_dir()
+    folder = _dir()
     if folder.exists():
         for path in folder.glob("*.txt"):
             if path.stem < cutoff:
                 path.unlink(missing_ok=True)
                 removed += 1
+        with _flush_lock():
+            marks = _written_read()
+            kept = [(s, hour) for s, hour in marks if hour >= cutoff]
+            if len(kept) < len(marks):
+                # The last number stays, so the next mark still takes a larger one.
+                kept = kept or marks[-1:]
+                tmp = _written_path().with_suffix(".tmp")
+                tmp.write_text("".join(f"{s} {hour}\n" for s, hour in kept))
+                os.replace(tmp, _written_path())
     return removed

@@ -20,6 +20,13 @@ def _media_root(tmp_path, settings):
 
 
 @pytest.fixture(autouse=True)
+def _impressions_dir(tmp_path, settings):
+    """Without Redis, impressions spool to files: each test gets its own folder."""
+    settings.IMPRESSIONS_DIR = tmp_path / "impressions"
+    return settings.IMPRESSIONS_DIR
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

@@ -5,12 +5,10 @@ from rooms import impressions
 
 @pytest.fixture(autouse=True)
 def _impressions_clean(settings, tmp_path):
-    """Each test starts with an empty in-process buffer and its own reach folder."""
+    """Each test has its own spool and reach folder (Redis is emptied by tests/conftest.py)."""
     settings.IMPRESSIONS_DIR = tmp_path / "impressions"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    impressions._buffer = impressions._Buffer()
-    yield
-    impressions._buffer = impressions._Buffer()
+    assert impressions._dir() == tmp_path / "impressions"
 
 
 @pytest.fixture

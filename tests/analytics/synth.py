@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from catalog.models import Artist, Track
 from labels.models import Label, Membership
-from rooms.impressions import impressions_record_at
+from rooms.impressions import SLOT, impressions_record_at
 from rooms.models import (
     ChatMessage,
     Favourite,
@@ -104,6 +104,7 @@ class World:
         w.artists_of[w.tb1.id] = [w.art_b1.id]
         w.fans = [make_user(f"fan{i}") for i in range(6)]
         w.truth = Truth()
+        w.seen = set()
         w.rng = random.Random(7)
         return w
 
@@ -199,7 +200,11 @@ class World:
                 room_ids=[r.id for r in rooms], surface=surface, viewer=viewer, at=at
             )
             for room in rooms:
-                self.truth.add("ots", at, self._room_entities(room))
+                # OTS counts a viewer once per room, surface and half-hour slot.
+                once = (viewer, room.id, surface, int(at.timestamp()) // SLOT)
+                if once not in self.seen:
+                    self.seen.add(once)
+                    self.truth.add("ots", at, self._room_entities(room))
                 for gran in GRANS:
                     for etype, eid in self._room_entities(room):
                         self.truth.distinct[("reach", gran, floor(at, gran), etype, eid)].add(

@@ -70,7 +70,7 @@ def test_a_failed_flush_keeps_its_counts(rooms, monkeypatch):
     with pytest.raises(RuntimeError):
         impressions_flush()
     monkeypatch.undo()
-    impressions_record(room_ids=[rooms[0].id], surface="page", viewer="v")
+    impressions_record(room_ids=[rooms[0].id], surface="page", viewer="w")
     impressions_flush()
     assert stored() == 2
 
@@ -88,16 +88,16 @@ def test_recording_while_flushing_loses_and_doubles_nothing(rooms):
     per_thread, threads = 300, 4
     stop = threading.Event()
 
-    def record():
+    def record(n):
         for i in range(per_thread):
-            impressions_record(room_ids=ids, surface="directory", viewer=f"v{i % 50}")
+            impressions_record(room_ids=ids, surface="directory", viewer=f"v{n}-{i}")
 
     def flusher():
         while not stop.is_set():
             impressions_flush()
         connection.close()
 
-    workers = [threading.Thread(target=record) for _ in range(threads)]
+    workers = [threading.Thread(target=record, args=(n,)) for n in range(threads)]
     f = threading.Thread(target=flusher)
     f.start()
     for w in workers:

@@ -13,7 +13,7 @@ from analytics import rollups
 from rooms.impressions import impressions_flush
 from tests.analytics.synth import START
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.analytics.urls")]
+pytestmark = pytest.mark.django_db
 RANGE = {"from": "2026-03-05", "to": "2026-03-12"}
 NOW = START + timedelta(days=10)
 
@@ -65,10 +65,13 @@ def _truth_rows(w, gran, etype, label_id):
             continue
         if etype == "label" and eid != label_id:
             continue
-        owner = {"room": {r.id: r.label_id for r in w.rooms}, "label": {eid: eid}}.get(t)
-        owner = owner or {x.id: x.label_id for x in (*w.tracks, w.art_a1, w.art_a2, w.art_b1)}
-        if t == "artist":
-            owner = {a.id: a.label_id for a in (w.art_a1, w.art_a2, w.art_b1)}
+        # One owner map per kind: a track and an artist may share an id.
+        owner = {
+            "room": {r.id: r.label_id for r in w.rooms},
+            "label": {eid: eid},
+            "track": {x.id: x.label_id for x in w.tracks},
+            "artist": {a.id: a.label_id for a in (w.art_a1, w.art_a2, w.art_b1)},
+        }[t]
         if owner.get(eid) != label_id:
             continue
         name = "listening_minutes" if stat == "listening_ms" else stat

@@ -16,7 +16,7 @@ from rooms.impressions import impressions_flush
 from rooms.models import Room
 from tests.analytics.synth import START
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.analytics.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def test_schema_and_self_hosted_docs(client):

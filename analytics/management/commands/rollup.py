@@ -27,9 +27,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, start=None, end=None, stat=None, **options):
-        flushed = impressions_flush()
+        # The flush marks the hours it wrote: the incremental run below recomputes them.
+        impressions_flush()
         if start is None and end is None:
-            for result in rollups.rollup_all(extra_hours=flushed):
+            for result in rollups.rollup_all():
                 if stat and result["stat"] not in stat:
                     continue
                 self.stdout.write(f"{result}")
