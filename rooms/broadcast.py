@@ -1,9 +1,12 @@
-"""Room events: numbered in the room's transaction, sent to the room's group after commit.
+"""Room events: numbered in the room's transaction, published to the room hub after commit.
 
 Every event bumps `Playback.seq` in the caller's transaction, so the numbers follow commit order
 (the playback row lock serialises a room's writers) and a rolled-back change neither sends nor
-consumes a number. The frame is serialised once here; each consumer writes the same text to its
-socket instead of re-encoding it per listener.
+consumes a number. The frame is serialised once here. With `ROOM_EVENTS_VIA_HUB` on, room-wide
+events go through the room hub (rooms/hub.py): one Redis publish, and each process writes the same
+frame to all its sockets of the room; off, through the channel layer's room group, each consumer
+writing the same text. Unnumbered instructions for each consumer (`room_control`: bans, a fan's
+own role) always take the room group, since every consumer answers them with frames of its own.
 """
 
 import json
@@ -14,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models import F
 
+from rooms.hub import hub_publish, hub_rooms_enabled
 from rooms.models import Playback
 
 log = logging.getLogger(__name__)
@@ -43,9 +47,22 @@ def group_send(room_id: int, message: dict) -> None:
         log.exception("room %s: broadcast failed", room_id)
 
 
+def _publish(room_id: int, event: dict) -> None:
+    try:
+        hub_publish(room_id=room_id, event=event)
+    except Exception:
+        # The database already holds the change; a client that misses it resyncs on the next seq.
+        log.exception("room %s: broadcast failed", room_id)
+
+
 def room_event(*, room_id: int, event: dict) -> dict:
     """Number `event` for the room now and broadcast it once the transaction commits."""
     event = {**event, "seq": next_seq(room_id)}
+    if hub_rooms_enabled():
+        # A copy goes out, so a caller's later change to the returned dict cannot reach the wire.
+        published = dict(event)
+        transaction.on_commit(lambda: _publish(room_id, published))
+        return event
     message = {
         "type": "room.event",
         "text": json.dumps(event, separators=(",", ":")),

@@ -1,7 +1,11 @@
 """The room socket: admit, snapshot, then hand every frame to rooms.protocol and send its answer.
 
 docs/protocol.md is the contract; rooms/protocol.py implements the frames for this socket and for
-the HTTP fallback (rooms/sse.py) alike.
+the HTTP fallback (rooms/sse.py) alike. With `ROOM_EVENTS_VIA_HUB` on, room-wide events reach the
+socket through the room hub (rooms/hub.py), which writes each event's one encoding to every local
+socket of the room and closes a socket that falls too far behind with 4008; the room group on the
+channel layer then carries only `room.control` instructions, which each consumer answers for its
+own fan. Off, room events come through the room group as `room.event` messages.
 """
 
 import json
@@ -13,6 +17,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from rooms import presence, scheduler
 from rooms.broadcast import room_group
+from rooms.hub import hub_rooms_enabled
 from rooms.protocol import (
     REFUSALS,
     Conn,
@@ -22,6 +27,7 @@ from rooms.protocol import (
     frame_handle,
     frame_parse,
     room_admit,
+    room_hub,
     snapshot_build,
 )
 from rooms.selectors import now_ms
@@ -31,6 +37,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room = None
     session_id: int | None = None
     conn: Conn | None = None
+    listener = None
 
     async def connect(self):
         self.user = self.scope.get("user") or AnonymousUser()
@@ -57,13 +64,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
         who = str(self.user.pk) if self.user.is_authenticated else self.channel_name
         self.conn = Conn(room=room, user=self.user, who=who, session_id=self.session_id)
         scheduler.watch(room.id, self.session_id)
-        await self._send(await snapshot_build(room.id, self.user))
+        if not hub_rooms_enabled():
+            await self._send(await snapshot_build(room.id, self.user, room=room))
+            await presence.listeners_changed(room.id)
+            return
+        # Joined before the snapshot is read: events from then on are held, and those the
+        # snapshot already covers are skipped when the listener starts.
+        self.listener = await room_hub().join(room.id, self.base_send)
+        snapshot = await snapshot_build(room.id, self.user, room=room)
+        await self._send(snapshot)
+        self.listener.start(after_seq=snapshot["seq"])
         await presence.listeners_changed(room.id)
 
     async def disconnect(self, code):
         if self.room is None:
             return
         room_id = self.room.id
+        if self.listener is not None:
+            self.listener.hub.leave(self.listener)
+            self.listener = None
         await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
         if self.session_id is not None:
             scheduler.unwatch(room_id, self.session_id)
@@ -76,8 +95,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.conn is None:
             return
-        for frame in await frame_handle(self.conn, text_data):
-            await self._send(frame)
+        listener = self.listener
+        if listener is not None:
+            # As with a consumer busy in its handler, the room's events wait behind the answer.
+            listener.hold()
+        try:
+            for frame in await frame_handle(self.conn, text_data):
+                await self._send(frame)
+        finally:
+            if listener is not None:
+                listener.start()
 
     async def _send(self, data: dict):
         await self.send(text_data=json.dumps(data))

@@ -19,6 +19,10 @@ A consumer adopts it like this::
     get_hub().leave(listener)                                    # in disconnect()
 
 and the ASGI module calls ``autobahn_lazy_debug_args()`` once (daphne's join-storm cost).
+``listener.hold()`` pauses a socket's frames until the next ``start()`` (the room consumer holds
+them while it answers a client frame); ``hub.taps`` are called once per event per process (the
+room consumer arms its advance timer from them). ``rooms/consumers.py`` and ``rooms/sse.py`` use
+the hub when ``ROOM_EVENTS_VIA_HUB`` is on (``hub_rooms_enabled()``).
 
 Slow listeners cannot stall a room or grow memory: each socket may have at most ``max_frames``
 frames waiting in the hub and ``max_bytes`` waiting in the server's transport. Past either bound
@@ -33,6 +37,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -89,6 +94,12 @@ class Listener:
         self.closed = False
         self.dropped = False
 
+    def hold(self) -> None:
+        """Hold this socket's frames again until the next ``start()`` (bounded as ever): a
+        consumer answering a client frame sends its answer before the events it caused."""
+        if self.held is None and not self.closed:
+            self.held = []
+
     def start(self, *, after_seq: int | None = None) -> None:
         """Release frames held since join, skipping those the snapshot already covers."""
         held, self.held = self.held, None
@@ -126,6 +137,9 @@ class RoomHub:
         self._reader: asyncio.Task | None = None
         self._wake_reader = asyncio.Event()
         self._background: set[asyncio.Task] = set()
+        # Called once per delivered event with (room_id, frame text): per-process reactions to
+        # an event (such as arming the advance timer) without one per listener.
+        self.taps: list[Callable[[int, str], None]] = []
 
     # --- membership --------------------------------------------------------------------------
     async def join(self, room_id: int, send: Send) -> Listener:
@@ -171,6 +185,11 @@ class RoomHub:
             self.last_seq[room_id] = seq
         # One message dict shared by all sockets: ASGI servers read it, never change it.
         msg = {"type": "websocket.send", "text": frame}
+        for tap in self.taps:
+            try:
+                tap(room_id, frame)
+            except Exception:
+                log.exception("room %s: hub tap failed", room_id)
         wire = None
         for listener in tuple(members):
             if listener.held is not None:
@@ -492,6 +511,21 @@ def get_hub() -> RoomHub:
             direct_writes=getattr(settings, "ROOM_HUB_DIRECT_WRITES", True),
         )
     return hub
+
+
+def hub_rooms_enabled() -> bool:
+    """Whether room events go through the hub (``ROOM_EVENTS_VIA_HUB``, a setting or, failing
+    that, the environment variable); off, they go through the channel layer's room group.
+    Every process of a deployment, Celery workers included, must agree on it."""
+    value = getattr(settings, "ROOM_EVENTS_VIA_HUB", None)
+    if value is None:
+        value = os.environ.get("ROOM_EVENTS_VIA_HUB", "").lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def current_hub() -> RoomHub | None:
+    """This event loop's hub if one was made, without making one."""
+    return _hubs.get(asyncio.get_running_loop())
 
 
 def autobahn_lazy_debug_args() -> None:

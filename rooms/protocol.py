@@ -14,7 +14,8 @@ from django.conf import settings
 
 from rooms import presence, scheduler, services
 from rooms.errors import RoomError
-from rooms.models import Room
+from rooms.hub import RoomHub, current_hub, get_hub
+from rooms.models import Room, Vote
 from rooms.playback import playback_heal
 from rooms.rate_limit import rate_limit_allow
 from rooms.selectors import load_room, now_ms, premiere_dict, room_snapshot, you_dict
@@ -133,17 +134,65 @@ def room_admit(
     return room, can_join(room, user, invite, session=session)
 
 
-def _snapshot(room_id: int, user) -> dict:
+def _shared_snapshot(room_id: int) -> dict:
+    """The part of a snapshot that is the same for every fan: no `you`, no `my_vote`."""
     playback_heal(room_id)
-    return room_snapshot(room=load_room(pk=room_id), user=user)
-
-
-async def snapshot_build(room_id: int, user) -> dict:
-    """A fresh snapshot (healing a lost track end first); arms this process's advance timer."""
-    snapshot = await database_sync_to_async(_snapshot)(room_id, user)
-    playing = snapshot["now_playing"] or {}
-    scheduler.arm(room_id, playing.get("entry_id"), playing.get("ends_at"))
+    snapshot = room_snapshot(room=load_room(pk=room_id), user=None)
+    del snapshot["you"]
     return snapshot
+
+
+def _personal(room: Room, user, queue: list[dict]) -> dict:
+    """This fan's part of a snapshot: `you`, and the queue with this fan's votes on it."""
+    votes: dict[int, int] = {}
+    if user.is_authenticated and queue:
+        entry_ids = [entry["entry_id"] for entry in queue]
+        votes = dict(
+            Vote.objects.filter(user=user, entry_id__in=entry_ids).values_list("entry_id", "value")
+        )
+    return {
+        "you": you_dict(room, user),
+        # New dicts: the shared snapshot is cached and read by every other join.
+        "queue": [{**entry, "my_vote": votes.get(entry["entry_id"], 0)} for entry in queue],
+    }
+
+
+_NOW_PLAYING_HEAD = '{"type":"now_playing"'
+
+
+def _arm_from_event(room_id: int, frame: str) -> None:
+    # broadcast.room_event puts the type first, so most events are told apart without parsing.
+    if frame.startswith(_NOW_PLAYING_HEAD):
+        playing = json.loads(frame).get("now_playing") or {}
+        scheduler.arm(room_id, playing.get("entry_id"), playing.get("ends_at"))
+
+
+def room_hub() -> RoomHub:
+    """This process's room hub, with the advance timer armed from each `now_playing` it sees."""
+    hub = get_hub()
+    if _arm_from_event not in hub.taps:
+        hub.taps.append(_arm_from_event)
+    return hub
+
+
+async def snapshot_build(room_id: int, user, *, room: Room | None = None) -> dict:
+    """A snapshot for this fan (healing a lost track end first); arms the advance timer.
+
+    The shared part comes from the room hub's cache, built once per room seq however many fans
+    join at once, when this process has listeners in the room (they keep the cache current);
+    the fan's own part is added on a copy."""
+    build = database_sync_to_async(_shared_snapshot)
+    hub = current_hub()
+    if hub is not None and hub.local_count(room_id):
+        shared = await hub.snapshot_cached(room_id, lambda: build(room_id))
+    else:
+        shared = await build(room_id)
+    if room is None:
+        room = await database_sync_to_async(load_room)(pk=room_id)
+    personal = await database_sync_to_async(_personal)(room, user, shared["queue"])
+    playing = shared["now_playing"] or {}
+    scheduler.arm(room_id, playing.get("entry_id"), playing.get("ends_at"))
+    return {**shared, **personal, "server_time": now_ms()}
 
 
 def frame_parse(text: str | None) -> dict:
@@ -219,7 +268,7 @@ async def _time_ping(conn, frame):
 
 
 async def _sync(conn, frame):
-    return [await snapshot_build(conn.room.id, conn.user)]
+    return [await snapshot_build(conn.room.id, conn.user, room=conn.room)]
 
 
 async def _audio_state(conn, frame):

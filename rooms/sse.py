@@ -5,6 +5,10 @@ room's events and this fan's personal frames), and `POST /rooms/<slug>/actions/`
 frame and answers with the frames the socket would have answered with. Both go through
 rooms/protocol.py, so the rules are the socket's. docs/protocol.md ("HTTP fallback") is the
 contract.
+
+With `ROOM_EVENTS_VIA_HUB` on, room events come from the room hub like a socket's, into a bounded
+queue per stream; a stream that falls that far behind ends, and the page reconnects and resyncs
+from a snapshot. Off, they come through the channel layer's room group.
 """
 
 import asyncio
@@ -15,6 +19,7 @@ import time
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core import signing
 from django.http import JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
@@ -24,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from rooms import presence, scheduler
 from rooms.broadcast import room_group
+from rooms.hub import DEFAULT_MAX_FRAMES, hub_rooms_enabled
 from rooms.models import Room
 from rooms.protocol import (
     REFUSALS,
@@ -32,6 +38,7 @@ from rooms.protocol import (
     error_frame,
     frame_handle,
     room_admit,
+    room_hub,
     snapshot_build,
 )
 from rooms.selectors import now_ms
@@ -75,6 +82,27 @@ def _seq_of(text: str) -> int | None:
     return seq if isinstance(seq, int) else None
 
 
+class HubFeed:
+    """The hub's `send` for one event stream: room frames into a bounded queue.
+
+    Past `limit` waiting frames (or when the hub drops the listener) the feed ends with a None,
+    and stops taking frames, so a stalled stream holds at most `limit` of them."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.ended = False
+
+    async def __call__(self, message: dict) -> None:
+        if self.ended:
+            return
+        if message.get("type") != "websocket.send" or self.queue.qsize() >= self.limit:
+            self.ended = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(message["text"])
+
+
 def _refused(code: str) -> JsonResponse:
     message, _close, status = REFUSALS[code]
     return JsonResponse({"frames": [error_frame(code, message)]}, status=status)
@@ -112,9 +140,13 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
     layer = get_channel_layer()
     channel = await layer.new_channel()
     group = room_group(room.id)
+    # With the hub, the room group carries only `room.control` instructions.
     await layer.group_add(group, channel)
+    feed = HubFeed(getattr(settings, "ROOM_HUB_MAX_FRAMES", DEFAULT_MAX_FRAMES))
+    listener = None
     session_id = None
     receiving = None
+    feeding = None
     try:
         session_id = await database_sync_to_async(presence.session_open)(
             room=room, user=user, session_key=session_key, channel_name=channel
@@ -125,33 +157,53 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
         # Padding pushes the first bytes through proxies that buffer small responses.
         yield ":" + " " * 2048 + f"\nretry: {RETRY_MS}\n\n"
         yield sse_message(json.dumps({"stream": token, "csrf": csrf}), event="stream")
-        yield _frame(await snapshot_build(room.id, user))
+        if hub_rooms_enabled():
+            listener = await room_hub().join(room.id, feed)
+        snapshot = await snapshot_build(room.id, user, room=room)
+        yield _frame(snapshot)
+        if listener is not None:
+            listener.start(after_seq=snapshot["seq"])
         await presence.listeners_changed(room.id)
         while True:
             if receiving is None:
                 # Not cancelled on a heartbeat: a layer's receive may lose a message if it is.
                 receiving = asyncio.ensure_future(layer.receive(channel))
-            done, _ = await asyncio.wait({receiving}, timeout=HEARTBEAT_S)
+            if feeding is None and listener is not None:
+                feeding = asyncio.ensure_future(feed.queue.get())
+            waiting = {receiving} if feeding is None else {receiving, feeding}
+            done, _ = await asyncio.wait(
+                waiting, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
+            )
             if not done:
                 yield ": keep-alive\n\n"
                 continue
-            message, receiving = receiving.result(), None
-            kind = message.get("type")
-            if kind == "room.event":
-                text = message["text"]
-                yield sse_message(text, event_id=_seq_of(text))
-                if message.get("event") == "now_playing":
-                    scheduler.arm(room.id, message.get("entry_id"), message.get("ends_at"))
-            elif kind == "room.control":
-                frames, close_code = await control_frames(conn, message)
-                for frame in frames:
-                    yield _frame(frame)
-                if close_code is not None:
-                    yield sse_message(json.dumps({"code": close_code}), event="close")
+            if feeding in done:
+                text, feeding = feeding.result(), None
+                if text is None:
+                    # Too far behind: ending the stream makes the page reconnect and resync.
                     return
+                yield sse_message(text, event_id=_seq_of(text))
+            if receiving in done:
+                message, receiving = receiving.result(), None
+                kind = message.get("type")
+                if kind == "room.event":
+                    text = message["text"]
+                    yield sse_message(text, event_id=_seq_of(text))
+                    if message.get("event") == "now_playing":
+                        scheduler.arm(room.id, message.get("entry_id"), message.get("ends_at"))
+                elif kind == "room.control":
+                    frames, close_code = await control_frames(conn, message)
+                    for frame in frames:
+                        yield _frame(frame)
+                    if close_code is not None:
+                        yield sse_message(json.dumps({"code": close_code}), event="close")
+                        return
     finally:
-        if receiving is not None:
-            receiving.cancel()
+        for waiting in (receiving, feeding):
+            if waiting is not None:
+                waiting.cancel()
+        if listener is not None:
+            listener.hub.leave(listener)
         await layer.group_discard(group, channel)
         if session_id is not None:
             scheduler.unwatch(room.id, session_id)

@@ -148,6 +148,8 @@
       if (frame.history) state.history = frame.history;
       if (frame.queue) state.queue = withMyVotes(frame.queue);
       R.renderNowPlaying(state);
+      // Draw the bar now, not at the next tick: a pause must freeze it where the room held.
+      R.renderProgress(state, serverNow());
       R.renderHistory(state);
       R.renderQueue(state, actions);
       playNowPlaying();
@@ -376,6 +378,8 @@
     },
     frame: onFrame,
     down: function () {
+      // Any drop (4008 "too slow", 1006, a restart): the transport reconnects with backoff and
+      // the new connection's first frame is a snapshot, which replaces the state and `lastSeq`.
       offline = true;
       clockSync.stop();
       showSync(player.state());

@@ -14,6 +14,9 @@
     4404: "This room is gone.",
   };
   var FINAL_ERRORS = { invite_required: 4401, banned: 4403, not_found: 4404 };
+  // The server dropped a socket that fell behind the room: reconnect and resync from the new
+  // socket's snapshot. Not a sign of a broken network, so it never pushes the page to SSE.
+  var CLOSE_TOO_SLOW = 4008;
 
   // Exponential backoff with full jitter, so a restarted server is not hit by every fan at once.
   function backoff(attempt) {
@@ -82,7 +85,9 @@
         self.handlers.final(FINAL_CLOSE_CODES[event.code]);
         return;
       }
-      self.handlers.down({ opened: opened });
+      // A dropped reader waits at least one backoff step, so a room's worth of them spreads out.
+      if (event.code === CLOSE_TOO_SLOW) self.attempt = Math.max(self.attempt, 1);
+      self.handlers.down({ opened: opened, code: event.code });
       self._scheduleReconnect();
     };
   };
@@ -184,7 +189,9 @@
         self._probe();
         return;
       }
-      self.handlers.down({ opened: opened });
+      // A dropped reader waits at least one backoff step, so a room's worth of them spreads out.
+      if (event.code === CLOSE_TOO_SLOW) self.attempt = Math.max(self.attempt, 1);
+      self.handlers.down({ opened: opened, code: event.code });
       self._scheduleReconnect();
     };
   };
@@ -364,6 +371,12 @@
       },
       frame: this.handlers.frame,
       down: function (info) {
+        if (info && info.code === CLOSE_TOO_SLOW) {
+          // Closed by the server for reading too slowly (1006 when even the close could not be
+          // read, counted as a network failure below): reconnect and resync, no fallback.
+          self.handlers.down();
+          return;
+        }
         if (info && info.opened) {
           var shortLived = Date.now() - self._openedAt < self.opts.shortLifeMs;
           self._shortLives = shortLived ? self._shortLives + 1 : 0;
@@ -419,6 +432,7 @@
     SseTransport: SseTransport,
     WebSocketTransport: WebSocketTransport,
     FINAL_CLOSE_CODES: FINAL_CLOSE_CODES,
+    CLOSE_TOO_SLOW: CLOSE_TOO_SLOW,
     backoff: backoff,
   };
   root.RoomtoneTransport = api;
