@@ -276,6 +276,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- rooms ----------------------------------------------------------------------------------
+# Room-wide events travel through the per-process room hub (encoded once, one Redis publish per
+# event, bounded per-socket buffers); false falls back to the channel layer's room groups.
+ROOM_EVENTS_VIA_HUB = env_bool("ROOM_EVENTS_VIA_HUB", default=True)
+
 # The catalog search narrows results by a room's rules through this hook (catalog cannot
 # import rooms).
 CATALOG_ROOM_SEARCH_SCOPE = "rooms.selectors.room_search_scope"

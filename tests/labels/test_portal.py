@@ -15,6 +15,7 @@ from django.utils import timezone
 from catalog import admin_import
 from catalog.models import Track
 from labels.models import Membership, Role
+from rooms.hub import get_hub, hub_rooms_enabled
 from rooms.models import Campaign, Premiere, Room, RoomRole
 from tests.labels.conftest import wav_upload
 from tests.labels.helpers import changeform_data
@@ -53,6 +54,21 @@ def test_room_edit_saves_theme_and_broadcasts(client, world, django_capture_on_c
             return client.post(change, data)
 
     async def save_and_listen():
+        if hub_rooms_enabled():
+            # Listen as a socket of this process would: registered with the room hub.
+            got: asyncio.Queue = asyncio.Queue()
+
+            async def collect(message):
+                await got.put(message)
+
+            hub = get_hub()
+            listener = await hub.join(room.pk, collect)
+            listener.start()
+            try:
+                saved = await sync_to_async(save)()
+                return saved, await asyncio.wait_for(got.get(), timeout=5)
+            finally:
+                hub.leave(listener)
         # The layer hands group messages only to channels created in this process and loop.
         layer = get_channel_layer()
         channel = await layer.new_channel()

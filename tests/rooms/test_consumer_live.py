@@ -121,7 +121,8 @@ def test_moderation_is_seen_by_everyone_and_logged(room, owner, make_user, track
         entry_id = queued["queue"][0]["entry_id"]
         ack = await a.request({"type": "mod.remove", "entry_id": entry_id})
         assert ack["type"] == "ack", ack
-        update = await b.expect("queue.updated")
+        # b's own adds may still be on their way: wait for the queue the removal leaves.
+        update = await b.expect("queue.updated", where=lambda f: f["queue"] == [])
         assert update["queue"] == []
 
         ack = await a.request({"type": "mod.skip"})
