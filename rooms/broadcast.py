@@ -14,8 +14,7 @@ import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from rooms.hub import hub_publish, hub_rooms_enabled
 from rooms.models import Playback
@@ -27,13 +26,25 @@ def room_group(room_id: int) -> str:
     return f"room.{room_id}"
 
 
+def _bump_seq(room_id: int) -> int | None:
+    # One round trip: PostgreSQL and SQLite (3.35+) both return the bumped value.
+    table = Playback._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET seq = seq + 1 WHERE room_id = %s RETURNING seq",  # noqa: S608
+            [room_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def next_seq(room_id: int) -> int:
     """Take the room's next sequence number inside the current transaction."""
-    updated = Playback.objects.filter(room_id=room_id).update(seq=F("seq") + 1)
-    if not updated:
+    seq = _bump_seq(room_id)
+    if seq is None:
         Playback.objects.get_or_create(room_id=room_id)
-        Playback.objects.filter(room_id=room_id).update(seq=F("seq") + 1)
-    return Playback.objects.filter(room_id=room_id).values_list("seq", flat=True).get()
+        seq = _bump_seq(room_id)
+    return seq
 
 
 def group_send(room_id: int, message: dict) -> None:
