@@ -92,7 +92,8 @@
     };
   };
 
-  WebSocketTransport.prototype._scheduleReconnect = function () {
+  // Both transports reconnect the same way: exponential backoff with jitter, one timer at a time.
+  function scheduleReconnect() {
     var self = this;
     if (this.closed) return;
     var delay = backoff(this.attempt);
@@ -101,7 +102,9 @@
     this._retry = setTimeout(function () {
       self.connect();
     }, delay);
-  };
+  }
+
+  WebSocketTransport.prototype._scheduleReconnect = scheduleReconnect;
 
   WebSocketTransport.prototype.send = function (frame) {
     if (!this.isOpen()) return false;
@@ -225,16 +228,7 @@
       });
   };
 
-  SseTransport.prototype._scheduleReconnect = function () {
-    var self = this;
-    if (this.closed) return;
-    var delay = backoff(this.attempt);
-    this.attempt += 1;
-    clearTimeout(this._retry);
-    this._retry = setTimeout(function () {
-      self.connect();
-    }, delay);
-  };
+  SseTransport.prototype._scheduleReconnect = scheduleReconnect;
 
   SseTransport.prototype._post = function (frame) {
     var headers = { "Content-Type": "application/json", Accept: "application/json" };
