@@ -146,44 +146,53 @@ def dashboard(request, label):
     return render(request, "analytics/dashboard.html", context)
 
 
-@portal_view
-@require_GET
-def room_detail(request, label, room_id: int):
-    room = get_object_or_404(Room, id=room_id, label=label)
+def _detail(request, label, *, subject, name: str, kind: str, entity, stats, totals_of):
     filters, error = _filters(request, label)
     context = _context(
         request,
         label,
-        title=f"Analytics · {room.name}",
-        subject=room,
-        kind="room",
+        title=f"Analytics · {name}",
+        subject=subject,
+        kind=kind,
         filters=filters,
         error=error,
-        charts=_charts(label.id, filters, Entity.ROOM, room.id, ROOM_STATS),
-        totals=_totals(label.id, filters, Entity.ROOM, room.id, [s.value for s in Stat]),
-        export_query=f"room={room.id}&" + request.GET.urlencode(),
+        charts=_charts(label.id, filters, entity, subject.id, stats),
+        totals=_totals(label.id, filters, entity, subject.id, totals_of),
+        export_query=f"{kind}={subject.id}&" + request.GET.urlencode(),
     )
     return render(request, "analytics/detail.html", context)
+
+
+@portal_view
+@require_GET
+def room_detail(request, label, room_id: int):
+    room = get_object_or_404(Room, id=room_id, label=label)
+    return _detail(
+        request,
+        label,
+        subject=room,
+        name=room.name,
+        kind="room",
+        entity=Entity.ROOM,
+        stats=ROOM_STATS,
+        totals_of=[s.value for s in Stat],
+    )
 
 
 @portal_view
 @require_GET
 def track_detail(request, label, track_id: int):
     track = get_object_or_404(Track, id=track_id, label=label)
-    filters, error = _filters(request, label)
-    context = _context(
+    return _detail(
         request,
         label,
-        title=f"Analytics · {track.title}",
         subject=track,
+        name=track.title,
         kind="track",
-        filters=filters,
-        error=error,
-        charts=_charts(label.id, filters, Entity.TRACK, track.id, TRACK_STATS),
-        totals=_totals(label.id, filters, Entity.TRACK, track.id, TRACK_STATS),
-        export_query=f"track={track.id}&" + request.GET.urlencode(),
+        entity=Entity.TRACK,
+        stats=TRACK_STATS,
+        totals_of=TRACK_STATS,
     )
-    return render(request, "analytics/detail.html", context)
 
 
 @portal_view
