@@ -118,25 +118,20 @@ class PremiereForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         starts_at = cleaned.get("starts_at")
-        if self.instance.pk is None and starts_at and starts_at <= timezone.now():
-            self.add_error("starts_at", "A premiere starts in the future.")
+        # A premiere that has not started yet cannot be moved into the past either: it would
+        # start at once with a start time already gone.
+        if not self.instance.started and "starts_at" in self.changed_data:
+            if starts_at and starts_at <= timezone.now():
+                self.add_error("starts_at", "A premiere starts in the future.")
         track = cleaned.get("track")
         if track is not None and not track.playable:
             self.add_error("track", "This track has no audio yet; upload it first.")
         return cleaned
 
 
-@admin.register(m.Premiere, site=label_site)
-class LabelPremiereAdmin(LabelScopedAdmin):
-    label_path = "label"
-    form = PremiereForm
-    list_display = ("title", "room", "track", "starts_at", "started")
-    list_filter = ("started", related_only("room"))
-    search_fields = ("title",)
-    autocomplete_fields = ("room", "track")
-    date_hierarchy = "starts_at"
+class PremiereChangedMixin:
+    """Open room pages show the countdown: they learn of a new, moved or dropped premiere live."""
 
-    # Open room pages show the countdown: they learn of a new, moved or dropped premiere live.
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         moved_from = form.initial.get("room") if change else None
@@ -150,6 +145,17 @@ class LabelPremiereAdmin(LabelScopedAdmin):
         room_ids = set(queryset.values_list("room_id", flat=True))
         super().delete_queryset(request, queryset)
         _premieres_changed(room_ids)
+
+
+@admin.register(m.Premiere, site=label_site)
+class LabelPremiereAdmin(PremiereChangedMixin, LabelScopedAdmin):
+    label_path = "label"
+    form = PremiereForm
+    list_display = ("title", "room", "track", "starts_at", "started")
+    list_filter = ("started", related_only("room"))
+    search_fields = ("title",)
+    autocomplete_fields = ("room", "track")
+    date_hierarchy = "starts_at"
 
 
 def _premieres_changed(room_ids: set) -> None:
@@ -305,13 +311,17 @@ _simple(
     ("name", "room__name"),
     ("label", "room"),
 )
-_simple(
-    m.Premiere,
-    ("title", "label", "room", "track", "starts_at", "started"),
-    ("started", "label"),
-    ("title", "room__name"),
-    ("label", "room", "track"),
-)
+
+
+@admin.register(m.Premiere)
+class PremiereAdmin(PremiereChangedMixin, admin.ModelAdmin):
+    list_display = ("title", "label", "room", "track", "starts_at", "started")
+    list_filter = ("started", "label")
+    search_fields = ("title", "room__name")
+    raw_id_fields = ("label", "room", "track")
+    list_select_related = True
+
+
 _simple(
     m.ImpressionCount,
     ("room", "hour", "surface", "count"),
