@@ -287,6 +287,10 @@ CATALOG_ROOM_SEARCH_SCOPE = "rooms.selectors.room_search_scope"
 ROOMTONE = {
     # A new track starts this far in the future so every client can load it first.
     "START_LEAD_MS": env.int("START_LEAD_MS", default=1500),
+    # The next track is chosen and announced this far before the playing one ends, and starts
+    # the moment it ends: back to back, with time for every client to load it (at least the
+    # start lead; see rooms/playback.py).
+    "ADVANCE_AHEAD_MS": env.int("ADVANCE_AHEAD_MS", default=3000),
     "CHAT_MAX_LENGTH": 300,
     "CHAT_HISTORY": 50,
     "MAX_FRAME_BYTES": 4096,

@@ -1,9 +1,15 @@
 """The room's clock: which entry plays, since when, and the exactly-once advance to the next.
 
-Every process that notices a track's end (its asyncio timer, the Celery sweep, a join) calls
-`room_advance` naming the entry it saw playing. The first statement is a compare-and-set on the
-playback row; PostgreSQL re-checks the WHERE clause of a blocked UPDATE against the winner's
-committed row, so exactly one caller updates a row and the others see a row count of 0.
+Every process that notices a track's advance is due (its asyncio timer, the Celery sweep, a
+join) calls `room_advance` naming the entry it saw playing. The first statement is a
+compare-and-set on the playback row; PostgreSQL re-checks the WHERE clause of a blocked UPDATE
+against the winner's committed row, so exactly one caller updates a row and the others see a row
+count of 0.
+
+Back to back: the advance is due `ADVANCE_AHEAD_MS` before the playing track ends (never before
+it has started), and the next track starts at the playing one's `ends_at` exactly, so a late
+timer or a slow transaction costs nothing audible unless it is later than the ahead time minus
+the start lead. Clients keep the ending track playing until the next one's `started_at`.
 """
 
 import logging
@@ -22,6 +28,20 @@ log = logging.getLogger(__name__)
 # A timer may fire a little early on another process's clock; let it win anyway.
 DUE_TOLERANCE_MS = 50
 AUTOFILL_LOOKBACK = 200
+
+
+def ahead_ms() -> int:
+    """How long before a track's end the advance past it is due (at least the start lead)."""
+    lead = settings.ROOMTONE["START_LEAD_MS"]
+    return max(lead, settings.ROOMTONE.get("ADVANCE_AHEAD_MS", lead))
+
+
+def advance_due_ms(started_at: int | None, ends_at: int | None) -> int | None:
+    """When the advance past a track that plays from `started_at` to `ends_at` is due."""
+    if ends_at is None:
+        return None
+    due = ends_at - ahead_ms()
+    return due if started_at is None else max(due, started_at)
 
 
 def lock_room(room_id: int) -> Playback:
@@ -98,11 +118,12 @@ def room_advance(
 ) -> bool:
     """Move the room past `expected_entry_id` (None: start an idle room). True if this call did.
 
-    `only_if_due` refuses while the expected entry still has time left (timers and sweeps pass
-    it; skips do not).
+    `only_if_due` refuses while the advance past the expected entry is not due yet (timers and
+    sweeps pass it; skips do not), and starts the next track where the expected one ends.
     """
     with transaction.atomic():
         now = now_ms()
+        follows = None  # when the replaced track ends: the next one starts there
         if only_if_due and expected_entry_id is not None:
             # Every process's timer and sweep race here. A loser must not queue behind the
             # winner's transaction (its process's other rooms would wait with it): a locked row
@@ -110,37 +131,48 @@ def room_advance(
             row = (
                 Playback.objects.select_for_update(skip_locked=True)
                 .filter(room_id=room_id)
-                .values_list("current_entry_id", "ends_at_ms")
+                .values_list("current_entry_id", "started_at_ms", "ends_at_ms")
                 .first()
             )
             if row is None or row[0] != expected_entry_id:
                 return False
-            if row[1] is None or row[1] > now + DUE_TOLERANCE_MS:
+            due = advance_due_ms(row[1], row[2])
+            if due is None or due > now + DUE_TOLERANCE_MS:
                 return False
+            follows = row[2]
         else:
             Playback.objects.get_or_create(room_id=room_id)
         claim = Playback.objects.filter(room_id=room_id, current_entry_id=expected_entry_id)
-        if only_if_due and expected_entry_id is not None:
-            claim = claim.filter(ends_at_ms__lte=now + DUE_TOLERANCE_MS)
+        if follows is not None:
+            claim = claim.filter(ends_at_ms=follows)
         claimed = claim.update(
             current_entry=None, started_at_ms=None, ends_at_ms=None, paused=False, paused_at_ms=None
         )
         if claimed != 1:
             return False
         room = Room.objects.get(pk=room_id)
+        starts = now + settings.ROOMTONE["START_LEAD_MS"]
+        if follows is not None:
+            # Back to back when on time; a late advance still leaves every client the start lead.
+            starts = max(follows, starts)
         if expected_entry_id is not None:
             QueueEntry.objects.filter(
                 id=expected_entry_id, status=QueueEntry.Status.PLAYING
             ).update(
                 status=QueueEntry.Status.SKIPPED if skipped else QueueEntry.Status.PLAYED,
-                ended_at=datetime.now(UTC),
+                ended_at=datetime.fromtimestamp(min(starts, follows or starts) / 1000, tz=UTC),
             )
         entry = None if held_for_premiere(room_id) else _pick_next(room)
+        if entry is None and follows is not None and follows > now:
+            # Nothing to follow yet: the track plays to its end (a fan may still queue one) and
+            # the advance waits for that end. Undo the claim (and whatever picking wrote).
+            transaction.set_rollback(True)
+            return False
         if entry is None:
             if expected_entry_id is None:
                 return False  # idle before and after: nothing to tell anyone
         else:
-            _start(room, entry, now)
+            _start(room, entry, now, started=starts)
         emit_now_playing(room_id)
         emit_queue(room)
         if room.mode == Room.Mode.DJ:
@@ -178,9 +210,20 @@ def start_if_idle(room: Room) -> bool:
     return room_advance(room_id=room.id, expected_entry_id=None)
 
 
+def playback_times(room_id: int) -> tuple[int | None, int | None, int | None]:
+    """The playing entry, its start and its end (server ms); Nones when idle or paused."""
+    row = (
+        Playback.objects.filter(room_id=room_id)
+        .values_list("current_entry_id", "started_at_ms", "ends_at_ms")
+        .first()
+    )
+    return row or (None, None, None)
+
+
 def playback_state(room_id: int) -> tuple[int | None, int | None]:
-    row = Playback.objects.filter(room_id=room_id).values_list("current_entry_id", "ends_at_ms")
-    return row.first() or (None, None)
+    """The playing entry and when the advance past it is due (None, None: idle or paused)."""
+    entry_id, started_at, ends_at = playback_times(room_id)
+    return entry_id, advance_due_ms(started_at, ends_at)
 
 
 def playback_heal(room_id: int) -> bool:
@@ -190,9 +233,10 @@ def playback_heal(room_id: int) -> bool:
 
     if premieres_start_due(room_id=room_id):
         return True
-    entry_id, ends_at = playback_state(room_id)
+    entry_id, started_at, ends_at = playback_times(room_id)
     if entry_id is not None:
-        if ends_at is not None and ends_at <= now_ms():
+        due = advance_due_ms(started_at, ends_at)
+        if due is not None and due <= now_ms():
             return room_advance(room_id=room_id, expected_entry_id=entry_id, only_if_due=True)
         return False
     if QueueEntry.objects.filter(room_id=room_id, status=QueueEntry.Status.QUEUED).exists():
@@ -200,12 +244,20 @@ def playback_heal(room_id: int) -> bool:
     return False
 
 
+# The sweep is the backstop for rooms no process holds a timer for (and for lost timers): it
+# leaves a room's advance to the timers for this long after it falls due.
+SWEEP_GRACE_MS = 500
+
+
 def playback_sweep(*, now: int | None = None) -> int:
-    """Advance every room whose track has ended; returns how many advanced here."""
+    """Advance every room whose advance is overdue; returns how many advanced here."""
     now = now or now_ms()
     due = list(
         Playback.objects.filter(
-            ends_at_ms__lte=now, current_entry__isnull=False, paused=False
+            ends_at_ms__lte=now + ahead_ms() - SWEEP_GRACE_MS,
+            started_at_ms__lte=now - SWEEP_GRACE_MS,
+            current_entry__isnull=False,
+            paused=False,
         ).values_list("room_id", "current_entry_id")[:500]
     )
     advanced = 0

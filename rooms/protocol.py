@@ -164,7 +164,9 @@ def _arm_from_event(room_id: int, frame: str) -> None:
     # broadcast.room_event puts the type first, so most events are told apart without parsing.
     if frame.startswith(_NOW_PLAYING_HEAD):
         playing = json.loads(frame).get("now_playing") or {}
-        scheduler.arm(room_id, playing.get("entry_id"), playing.get("ends_at"))
+        scheduler.arm(
+            room_id, playing.get("entry_id"), playing.get("ends_at"), playing.get("started_at")
+        )
 
 
 def room_hub() -> RoomHub:
@@ -191,7 +193,9 @@ async def snapshot_build(room_id: int, user, *, room: Room | None = None) -> dic
         room = await database_sync_to_async(load_room)(pk=room_id)
     personal = await database_sync_to_async(_personal)(room, user, shared["queue"])
     playing = shared["now_playing"] or {}
-    scheduler.arm(room_id, playing.get("entry_id"), playing.get("ends_at"))
+    scheduler.arm(
+        room_id, playing.get("entry_id"), playing.get("ends_at"), playing.get("started_at")
+    )
     return {**shared, **personal, "server_time": now_ms()}
 
 

@@ -30,6 +30,7 @@ from django.db import close_old_connections, connection, transaction  # noqa: E4
 
 from rooms import playback, scheduler  # noqa: E402
 from rooms.broadcast import room_group  # noqa: E402
+from rooms.hub import hub_rooms_enabled  # noqa: E402
 from rooms.models import Playback  # noqa: E402
 from rooms.tasks import playback_sweep_task  # noqa: E402
 
@@ -74,6 +75,22 @@ def sweep_loop(stop: threading.Event) -> None:
         stop.wait(max(0.0, SWEEP_EVERY_S - (time.monotonic() - started)))
 
 
+async def follow_hub(room_id: int) -> None:
+    """What the room hub does for a process with sockets in the room: its tap re-arms the timer
+    on every `now_playing` it delivers (the frames themselves go nowhere here)."""
+    from rooms.protocol import room_hub
+
+    async def discard(message) -> None:
+        pass
+
+    listener = await room_hub().join(room_id, discard)
+    listener.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        room_hub().leave(listener)
+
+
 async def follow(layer, room_id: int) -> None:
     """What a room consumer does with the room's events: re-arm on `now_playing`."""
     channel = await layer.new_channel()
@@ -92,16 +109,18 @@ async def main() -> None:
     def rooms():
         return list(
             Playback.objects.filter(room__slug__startswith=SLUG_PREFIX).values_list(
-                "room_id", "current_entry_id", "ends_at_ms"
+                "room_id", "current_entry_id", "started_at_ms", "ends_at_ms"
             )
         )
 
     rows = await database_sync_to_async(rooms)()
-    for room_id, entry_id, ends_at in rows:
+    for room_id, entry_id, started_at, ends_at in rows:
         scheduler.watch(room_id, -1)
-        scheduler.arm(room_id, entry_id, ends_at)
+        scheduler.arm(room_id, entry_id, ends_at, started_at)
     followers = []
-    if settings.REDIS_URL:
+    if settings.REDIS_URL and hub_rooms_enabled():
+        followers = [asyncio.create_task(follow_hub(r[0])) for r in rows]
+    elif settings.REDIS_URL:
         layer = get_channel_layer()
         followers = [asyncio.create_task(follow(layer, r[0])) for r in rows]
     halt = threading.Event()

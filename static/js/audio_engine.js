@@ -197,7 +197,8 @@
     this.opts = Object.assign({}, DEFAULTS, options || {});
     this.ctx = null;
     this.track = null; // {url, state: "loading"|"ready"|"failed", buffer, reason}
-    this.source = null; // {node, at, offset, url, startedMs}
+    this.source = null; // {node, at, offset, url, key, duration, startedMs}
+    this.retiring = null; // a replaced source, stopping at the context time its successor starts
     this.maps = [];
     this.errors = [];
     this.lastError = null;
@@ -231,12 +232,22 @@
     return !(track.duration_ms > this.opts.maxSeconds * 1000);
   };
 
-  /** Fetch and decode `url` (once); the previous track's buffer is dropped. */
-  WebAudioEngine.prototype.load = function (url) {
-    if (this.track && this.track.url === url) return;
-    this.stop();
-    var entry = { url: url, state: "loading", buffer: null, reason: null };
+  /**
+   * Fetch and decode `url` for the queue entry `key` (once). What plays now goes on playing until
+   * the new track's start is scheduled and stops at that very context time: back to back, as the
+   * room announces the next track before the playing one ends. The same audio again (a replay)
+   * reuses the decoded buffer.
+   */
+  WebAudioEngine.prototype.load = function (url, key) {
+    if (this.track && this.track.url === url && this.track.key === key) return;
+    var previous = this.track;
+    var entry = { url: url, key: key, state: "loading", buffer: null, reason: null };
     this.track = entry;
+    if (previous && previous.url === url && previous.state === "ready") {
+      entry.buffer = previous.buffer;
+      entry.state = "ready";
+      return;
+    }
     var self = this;
     var maxBytes = this.opts.maxBytes;
     var ctx = this.context();
@@ -307,7 +318,9 @@
   };
 
   WebAudioEngine.prototype.playing = function () {
-    if (!this.running() || !this.source) return false;
+    if (!this.running()) return false;
+    if (this.retiring && this.ctx.currentTime < this.retiring.until) return true;
+    if (!this.source) return false;
     var heard = this.position(perfNow());
     return heard !== null && heard >= 0 && heard < this.source.duration;
   };
@@ -321,7 +334,7 @@
     var nowMs = perfNow();
     this._sampleMap(nowMs);
     if (this.map() === null) return null;
-    if (!this.source || this.source.url !== this.track.url) {
+    if (!this.source || this.source.key !== this.track.key || this.source.url !== this.track.url) {
       this._start(expectedAt, nowMs);
       return null;
     }
@@ -336,7 +349,8 @@
     return error;
   };
 
-  // Stopping the old source at the very context time the new one starts: no gap, no overlap.
+  // Stopping the old source at the very context time the new one starts: no gap, no overlap
+  // (a restart, or the last track handing over to the next).
   WebAudioEngine.prototype._start = function (expectedAt, nowMs) {
     var ctx = this.ctx;
     var buffer = this.track.buffer;
@@ -353,18 +367,25 @@
         at: plan.at,
         offset: plan.offset,
         url: this.track.url,
+        key: this.track.key,
         duration: buffer.duration,
         startedMs: nowMs,
       };
-      if (old) this.restarts += 1;
+      if (old && old.key === this.track.key) this.restarts += 1;
     }
-    if (old) stopNode(old.node, this.source ? plan.at : 0);
+    if (old) {
+      stopNode(old.node, this.source ? plan.at : 0);
+      // Until then it still sounds (the end of the last track, or the position being left).
+      this.retiring = this.source ? { node: old.node, until: plan.at } : null;
+    }
     this.errors = [];
   };
 
   WebAudioEngine.prototype.stop = function () {
     if (this.source) stopNode(this.source.node, 0);
+    if (this.retiring) stopNode(this.retiring.node, 0);
     this.source = null;
+    this.retiring = null;
     this.errors = [];
     this.lastError = null;
   };

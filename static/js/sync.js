@@ -22,6 +22,7 @@
     engine: "auto", // "htmlaudio" forces the <audio> engine
     webAudio: null, // options for audio_engine.js's WebAudioEngine
     driftSamples: 5, // the indicator uses the median of this many drifts
+    htmlSwitchMs: 750, // the <audio> engine loads the next track this long before it starts
   };
 
   function clientNow() {
@@ -175,6 +176,8 @@
     this.recentDrift = [];
     this._listenAt = 0;
     this._startTimer = null;
+    this._pending = null; // the next now_playing, while the <audio> engine plays the last out
+    this._pendingTimer = null;
     this._ticker = null;
     this._reported = null;
     this.onStateChange = null; // called with state() on every tick
@@ -224,8 +227,8 @@
     if (name === "webaudio") {
       if (!this.audio.paused) this.audio.pause();
       this.audio.removeAttribute("src");
-      this.web.stop();
-      this.web.load(this.track.audio_url);
+      // The engine plays the last track on until this one starts (a Web Audio handover).
+      this.web.load(this.track.audio_url, this.track.entry_id);
       if (this.wanted) {
         this._listenAt = clientNow();
         this.web.unlock();
@@ -240,6 +243,7 @@
   };
 
   SyncPlayer.prototype.setNowPlaying = function (nowPlaying) {
+    if (this._deferred(nowPlaying)) return;
     clearTimeout(this._startTimer);
     if (!nowPlaying || !nowPlaying.track || !nowPlaying.track.audio_url) {
       this.track = null;
@@ -266,6 +270,39 @@
       }
     }
     this._tick();
+  };
+
+  /*
+   * The room announces the next track a few seconds before the playing one ends, to start the
+   * moment it ends. Web Audio hands over by itself (audio_engine.js). The <audio> element holds one
+   * track: it plays the last one on and switches `htmlSwitchMs` before the next one starts.
+   * Returns true while `nowPlaying` waits for that switch.
+   */
+  SyncPlayer.prototype._deferred = function (nowPlaying) {
+    var pending = this._pending;
+    if (pending && nowPlaying && pending.entry_id === nowPlaying.entry_id) {
+      this._pending = nowPlaying; // newer figures (votes) for the same entry
+      return true;
+    }
+    clearTimeout(this._pendingTimer);
+    this._pending = null;
+    var track = this.track;
+    if (!nowPlaying || !nowPlaying.track || !track || track.entry_id === nowPlaying.entry_id) {
+      return false;
+    }
+    if (this.engine !== "htmlaudio" || !this.wanted || this.audio.paused) return false;
+    var expected = this.expected();
+    if (expected === null || expected >= (track.duration_ms || 0) / 1000) return false;
+    var wait = nowPlaying.started_at - this.clockSync.clock.serverNow() - this.opts.htmlSwitchMs;
+    if (!(wait > 0)) return false;
+    var self = this;
+    this._pending = nowPlaying;
+    this._pendingTimer = setTimeout(function () {
+      var next = self._pending;
+      self._pending = null;
+      if (next) self.setNowPlaying(next);
+    }, wait);
+    return true;
   };
 
   /** Start listening; call from a click handler so the browser allows sound. */

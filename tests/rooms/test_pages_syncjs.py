@@ -306,3 +306,79 @@ def test_player_reports_blocked_when_the_context_stays_suspended():
     assert result["wanted"] is False
     for key in ("offset_ms", "rtt_ms", "expected_s", "actual_s", "drift_ms", "playing"):
         assert key in result["later"]
+
+
+def test_web_audio_hands_the_last_track_over_to_the_next_back_to_back():
+    # The room announces the next entry 3 s before the playing one ends, starting where it ends.
+    result = run(
+        """
+        const audio = new FakeAudio();
+        const clock = {clock: new S.ClockEstimator()};
+        clock.clock.add(S.clientNow(), S.clientNow(), S.clientNow());  // server = client clock
+        const p = new S.SyncPlayer(audio, clock, {tickMs: 1e6});
+        const now = () => 1.7e12 + perf;
+        p.setNowPlaying({entry_id: 1, started_at: now() - 57000,
+                         track: {audio_url: "/media/a.wav", duration_ms: 60000}});
+        await flush(); await flush();
+        p.listen(); clearInterval(p._ticker);
+        advance(100); p._tick();
+        const ctx = FakeContext.last;
+        const before = {started: ctx.started.length, stopped: ctx.stopped.length};
+        const endsAt = now() + 2900;  // the last track's end, on the server clock
+        p.setNowPlaying({entry_id: 2, started_at: endsAt,
+                         track: {audio_url: "/media/b.wav", duration_ms: 60000}});
+        const stoppedOnAnnounce = ctx.stopped.length;
+        const playingWhileLoading = p.playing();
+        await flush(); await flush();
+        advance(100); p._tick();
+        const handover = {started: ctx.started.slice(), stopped: ctx.stopped.slice(),
+                          playing: p.playing(), map: p.web.map()};
+        // The same audio queued again as a new entry: a new start, the decoded buffer reused.
+        p.setNowPlaying({entry_id: 3, started_at: endsAt + 60000,
+                         track: {audio_url: "/media/b.wav", duration_ms: 60000}});
+        const reused = p.web.state();
+        console.log(JSON.stringify({before, stoppedOnAnnounce, playingWhileLoading, handover,
+                                    endsAtPerf: endsAt - 1.7e12, reused}));
+        """,
+        web=True,
+    )
+    assert result["before"] == {"started": 1, "stopped": 0}
+    # Announcing the next track does not cut the last one ...
+    assert result["stoppedOnAnnounce"] == 0 and result["playingWhileLoading"] is True
+    handover = result["handover"]
+    assert len(handover["started"]) == 2 and len(handover["stopped"]) == 1
+    at, offset = handover["started"][1]
+    # ... which stops at the very context time the next one starts, heard at the room's end.
+    assert handover["stopped"][0] == at and offset == 0
+    assert (at + handover["map"]) * 1000 == pytest.approx(result["endsAtPerf"], abs=1e-6)
+    assert handover["playing"] is True
+    assert result["reused"] == "ready"
+
+
+def test_the_audio_element_plays_the_last_track_out_and_switches_just_before_the_next():
+    result = run(
+        """
+        const audio = new FakeAudio();
+        const clock = {clock: new S.ClockEstimator()};
+        clock.clock.add(S.clientNow(), S.clientNow(), S.clientNow());
+        const p = new S.SyncPlayer(audio, clock, {tickMs: 1e6, engine: "htmlaudio",
+                                                   htmlSwitchMs: 750});
+        const now = () => 1.7e12 + perf;
+        p.setNowPlaying({entry_id: 1, started_at: now() - 57000,
+                         track: {audio_url: "/media/a.wav", duration_ms: 60000}});
+        p.listen(); clearInterval(p._ticker);
+        const next = {entry_id: 2, started_at: now() + 1000,
+                      track: {audio_url: "/media/b.wav", duration_ms: 60000}};
+        p.setNowPlaying(next);
+        p.setNowPlaying(Object.assign({}, next, {up: 1}));  // a vote on it, still waiting
+        const waiting = {src: audio.getAttribute("src"), entry: p.track.entry_id};
+        advance(300);  // the page's clock reaches the switch (250 ms before) ...
+        await new Promise((r) => setTimeout(r, 400));  // ... and so does the timer's
+        const switched = {src: audio.getAttribute("src"), entry: p.track.entry_id,
+                          up: p._pending};
+        clearTimeout(p._startTimer);
+        console.log(JSON.stringify({waiting, switched}));
+        """,
+    )
+    assert result["waiting"] == {"src": "/media/a.wav", "entry": 1}
+    assert result["switched"] == {"src": "/media/b.wav", "entry": 2, "up": None}

@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 
 from rooms.models import Play, Playback, QueueEntry
-from rooms.playback import playback_heal, room_advance
+from rooms.playback import playback_heal, playback_state, room_advance
 from rooms.selectors import now_ms
 from rooms.services import queue_add
 from rooms.tasks import playback_sweep_task
@@ -15,6 +15,19 @@ from tests.conftest import requires_postgres
 from tests.rooms.conftest import join, playing_id, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def track_ended(room, *, ago_ms: int) -> None:
+    """The playing track started a minute before and ended `ago_ms` ago."""
+    ends = now_ms() - ago_ms
+    Playback.objects.filter(room=room).update(started_at_ms=ends - 60_000, ends_at_ms=ends)
+
+
+def track_playing(room, *, ends_in_ms: int) -> int:
+    """The playing track started a minute ago and ends in `ends_in_ms`; returns its ends_at."""
+    ends = now_ms() + ends_in_ms
+    Playback.objects.filter(room=room).update(started_at_ms=ends - 60_000, ends_at_ms=ends)
+    return ends
 
 
 @pytest.fixture
@@ -51,8 +64,77 @@ def test_only_if_due_waits_for_the_track_end(room, owner, tracks):
     queue_add(room=room, user=owner, track_id=tracks[0].id)
     current = playing_id(room)
     assert room_advance(room_id=room.id, expected_entry_id=current, only_if_due=True) is False
-    Playback.objects.filter(room=room).update(ends_at_ms=now_ms() - 1)
+    track_ended(room, ago_ms=1)
     assert room_advance(room_id=room.id, expected_entry_id=current, only_if_due=True) is True
+
+
+def test_the_next_track_is_chosen_ahead_and_starts_where_the_last_one_ends(
+    room, owner, tracks, settings
+):
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    queue_add(room=room, user=owner, track_id=tracks[1].id)
+    first = playing_id(room)
+    ahead = settings.ROOMTONE["ADVANCE_AHEAD_MS"]
+    assert ahead > settings.ROOMTONE["START_LEAD_MS"]
+    track_playing(room, ends_in_ms=ahead + 1000)
+    assert room_advance(room_id=room.id, expected_entry_id=first, only_if_due=True) is False
+    ends = track_playing(room, ends_in_ms=ahead - 100)
+    assert room_advance(room_id=room.id, expected_entry_id=first, only_if_due=True) is True
+    playback = Playback.objects.get(room=room)
+    # Back to back: the new track starts the moment the old one ends, not a lead after now.
+    assert playback.started_at_ms == ends
+    assert playback.ends_at_ms == ends + tracks[1].duration_ms
+    assert (
+        Play.objects.get(entry_id=playback.current_entry_id).started_at.timestamp() * 1000 == ends
+    )
+    assert QueueEntry.objects.get(id=first).ended_at.timestamp() * 1000 == ends
+
+
+def test_a_late_advance_still_leaves_every_client_the_start_lead(room, owner, tracks, settings):
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    queue_add(room=room, user=owner, track_id=tracks[1].id)
+    first = playing_id(room)
+    lead = settings.ROOMTONE["START_LEAD_MS"]
+    track_playing(room, ends_in_ms=lead // 2)  # the timer fired far too late
+    before = now_ms()
+    assert room_advance(room_id=room.id, expected_entry_id=first, only_if_due=True) is True
+    assert Playback.objects.get(room=room).started_at_ms >= before + lead
+
+
+def test_a_track_shorter_than_the_ahead_time_is_not_replaced_before_it_starts(
+    room, owner, make_track, settings
+):
+    for i in range(2):
+        queue_add(room=room, user=owner, track_id=make_track(f"Jingle {i}", duration_ms=500).id)
+    first = playing_id(room)
+    started = Playback.objects.get(room=room).started_at_ms
+    assert started > now_ms()  # a start lead ahead
+    assert room_advance(room_id=room.id, expected_entry_id=first, only_if_due=True) is False
+    assert playback_state(room.id) == (first, started)
+
+
+def test_with_nothing_to_follow_the_track_plays_to_its_end(room, owner, tracks, settings):
+    room.autofill = False
+    room.save()
+    queue_add(room=room, user=owner, track_id=tracks[0].id)
+    first = playing_id(room)
+    # Due (inside the ahead time) and still more than a start lead from its end.
+    ends = track_playing(room, ends_in_ms=settings.ROOMTONE["ADVANCE_AHEAD_MS"] - 500)
+    seq = Playback.objects.get(room=room).seq
+    assert room_advance(room_id=room.id, expected_entry_id=first, only_if_due=True) is False
+    playback = Playback.objects.get(room=room)
+    assert (playback.current_entry_id, playback.ends_at_ms, playback.seq) == (first, ends, seq)
+    assert QueueEntry.objects.get(id=first).status == "playing"
+    # A fan queues a track in time: the next due advance follows on back to back.
+    queue_add(room=room, user=owner, track_id=tracks[1].id)
+    assert room_advance(room_id=room.id, expected_entry_id=first, only_if_due=True) is True
+    assert Playback.objects.get(room=room).started_at_ms == ends
+    # Nothing after that one: at its very end the room falls silent.
+    second = playing_id(room)
+    assert room_advance(room_id=room.id, expected_entry_id=second, only_if_due=True) is False
+    track_ended(room, ago_ms=1)
+    assert room_advance(room_id=room.id, expected_entry_id=second, only_if_due=True) is True
+    assert Playback.objects.get(room=room).current_entry_id is None
 
 
 @requires_postgres
@@ -60,7 +142,7 @@ def test_racing_advancers_admit_exactly_one_winner(room, owner, tracks):
     queue_add(room=room, user=owner, track_id=tracks[0].id)
     for track in tracks[1:4]:
         queue_add(room=room, user=owner, track_id=track.id)
-    Playback.objects.filter(room=room).update(ends_at_ms=now_ms() - 1)
+    track_ended(room, ago_ms=1)
     current = playing_id(room)
     n = 8
     barrier = threading.Barrier(n)
@@ -90,7 +172,7 @@ def test_sweep_advances_ended_rooms_once(room, owner, tracks):
     queue_add(room=room, user=owner, track_id=tracks[0].id)
     queue_add(room=room, user=owner, track_id=tracks[1].id)
     assert playback_sweep_task() == 0
-    Playback.objects.filter(room=room).update(ends_at_ms=now_ms() - 10)
+    track_ended(room, ago_ms=10)
     assert playback_sweep_task() == 1
     assert playback_sweep_task() == 0
     assert QueueEntry.objects.get(id=playing_id(room)).track_id == tracks[1].id
@@ -100,7 +182,7 @@ def test_lost_schedule_heals_on_join(room, owner, tracks):
     queue_add(room=room, user=owner, track_id=tracks[0].id)
     queue_add(room=room, user=owner, track_id=tracks[1].id)
     # The track ended while no process held a timer for the room and the sweep was down.
-    Playback.objects.filter(room=room).update(ends_at_ms=now_ms() - 5000)
+    track_ended(room, ago_ms=5000)
     cookie = session_cookie(owner)
 
     async def body():
@@ -115,7 +197,7 @@ def test_lost_schedule_heals_on_join(room, owner, tracks):
     assert playback_heal(room.id) is False
 
 
-def test_process_timer_advances_at_the_track_end(room, owner, make_track, short_lead):
+def test_process_timer_advances_ahead_of_the_track_end(room, owner, make_track, short_lead):
     short = [make_track(f"Jingle {i}", duration_ms=400) for i in range(2)]
     room.autofill = False  # the room falls silent after the second jingle
     room.save()
@@ -136,10 +218,13 @@ def test_process_timer_advances_at_the_track_end(room, owner, make_track, short_
         late = now_ms() - first["now_playing"]["ends_at"]
         await a.close()
         await b.close()
-        return nxt, late
+        return first, nxt, late
 
-    nxt, late = async_to_sync(body)()
+    first, nxt, late = async_to_sync(body)()
     assert late < 1000
+    # Back to back. (With no start lead here, the second jingle may be queued only after the
+    # first's early advance found nothing to follow; the advance then comes at the very end.)
+    assert 0 <= nxt["now_playing"]["started_at"] - first["now_playing"]["ends_at"] < 100
     # Two sockets in one process and one timer each: still one advance, one play each; the
     # two sockets are one fan in two tabs, so one listener.
     assert Play.objects.filter(track_id=short[1].id).count() == 1
@@ -190,7 +275,7 @@ def test_sweep_is_registered_for_beat_every_two_seconds():
     assert entry["task"] == "rooms.playback_sweep" and entry["schedule"] <= 2.0
 
 
-def test_timer_after_lost_race_rearms_from_the_database(room, owner, tracks):
+def test_timer_after_lost_race_rearms_from_the_database(room, owner, tracks, settings):
     from rooms import scheduler
 
     queue_add(room=room, user=owner, track_id=tracks[0].id)
@@ -198,7 +283,8 @@ def test_timer_after_lost_race_rearms_from_the_database(room, owner, tracks):
     stale = playing_id(room)
     room_advance(room_id=room.id, expected_entry_id=stale)  # another process won
     current = playing_id(room)
-    ends_at = Playback.objects.get(room=room).ends_at_ms
+    playback = Playback.objects.get(room=room)
+    due = max(playback.started_at_ms, playback.ends_at_ms - settings.ROOMTONE["ADVANCE_AHEAD_MS"])
 
     async def body():
         scheduler.watch(room.id, -1)
@@ -208,4 +294,4 @@ def test_timer_after_lost_race_rearms_from_the_database(room, owner, tracks):
         finally:
             scheduler.unwatch(room.id, -1)
 
-    assert async_to_sync(body)() == (current, ends_at)
+    assert async_to_sync(body)() == (current, due)
