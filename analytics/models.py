@@ -97,6 +97,9 @@ class FillState(models.Model):
     watermark_id = models.BigIntegerField(default=0)
     # ...or raw facts that ended after this moment are new (sessions, impressions).
     watermark_time = models.DateTimeField(null=True, blank=True)
+    # Votes: when the oldest entry open to votes (queued or playing) at the last run was added. A
+    # vote cleared since then sits at or after it, even if its entry is gone from the queue now.
+    live_since = models.DateTimeField(null=True, blank=True)
     run_started = models.DateTimeField(null=True, blank=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -1,31 +1,28 @@
 """Set-based rollups on PostgreSQL: whole buckets recomputed by the database, not in Python.
 
 The portable code in ``sources`` reads the fine counts (hour × room × track) into Python and
-derives rooms, tracks, artists and labels there. Here the same fine counts are one materialized
-CTE, and every entity kind is a GROUP BY over it, joined to the owners' tables, all inserted by
-one ``INSERT … SELECT … ON CONFLICT DO UPDATE``. Days and weeks of additive stats are summed from
-the finer buckets by one statement each. The rows are the same as the portable path's, so the
-truth test judges both.
+derives rooms, tracks, artists and labels there, then replaces the buckets. Here one statement
+per chunk does it all for an additive stat: the hour rows of every entity kind (a GROUP BY over
+the fine counts, joined to the owners' tables), their days (the day's other stored hours plus
+the new ones) and weeks (likewise from days), compared with the stored rows of those buckets:
+rows that are gone are deleted, changed ones updated, new ones inserted, and unchanged ones are
+not written at all. The rows are the same as the portable path's, so the truth test judges both.
+
+Writers of one stat are kept apart by a transaction-level advisory lock (``chunk_begin``), so the
+plain INSERT never meets a row a concurrent writer is adding (a backfill beside the beat run).
 """
 
 from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Q
 
 from analytics.buckets import DAY, HOUR, WEEK, day_floor, ranges, week_floor
-from analytics.models import Granularity, StatCount
+from analytics.models import StatCount
 from catalog.models import Artist, Track
-from rooms.models import Room
+from rooms.models import ListeningSession, Room
 
 COLUMNS = "(stat, granularity, bucket_start, entity_type, entity_id, label_id, value)"
-CONFLICT = (
-    "ON CONFLICT (entity_type, entity_id, granularity, stat, bucket_start) "
-    "DO UPDATE SET value = EXCLUDED.value, label_id = EXCLUDED.label_id"
-)
-TRUNC = {Granularity.DAY: "day", Granularity.WEEK: "week"}  # date_trunc's weeks start Monday
-STEP = {Granularity.HOUR: HOUR, Granularity.DAY: DAY, Granularity.WEEK: WEEK}
 
 
 def enabled() -> bool:
@@ -36,18 +33,30 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _bucket_q(granularity: str, starts: Iterable[datetime]) -> Q:
-    q = Q()
-    for start, end in ranges(starts, STEP[granularity]):
-        q |= Q(bucket_start__gte=start, bucket_start__lt=end)
-    return q
+def chunk_begin(stat: str) -> None:
+    """At the start of a rollup transaction: one writer per stat, and a commit that does not wait
+    for the WAL flush (nor compile its statements: no JIT).
+
+    The lock is held to the end of the transaction. Committing without the flush is safe because
+    every bucket can be recomputed: the run marks its stat DONE afterwards in an ordinary
+    (synchronous) commit, which flushes the WAL written before it; a crash before that leaves the
+    stat STARTED and the next run redoes the buckets.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"rollup:{stat}"])
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        # The estimates of these statements run far above their rows, and compiling them would
+        # cost more than running them.
+        cursor.execute("SET LOCAL jit TO OFF")
 
 
-def buckets_delete(*, stat: str, granularity: str, starts: Iterable[datetime]) -> None:
-    """One DELETE for all the buckets (contiguous runs become ranges the index serves)."""
-    q = _bucket_q(granularity, starts)
-    if q:
-        StatCount.objects.filter(q, stat=stat, granularity=granularity).delete()
+def _in(column: str, starts: Iterable[datetime], step) -> tuple[str, list]:
+    """``column`` within the buckets (contiguous runs become one range), as SQL and params."""
+    parts, params = [], []
+    for start, end in ranges(starts, step):
+        parts.append(f"({column} >= %s AND {column} < %s)")
+        params += [start, end]
+    return " OR ".join(parts) or "FALSE", params
 
 
 def _entity_selects(has_track: bool) -> list[str]:
@@ -85,56 +94,102 @@ def _entity_selects(has_track: bool) -> list[str]:
     return selects
 
 
-def hours_insert(*, stat: str, fine, has_track: bool, naive_hour: bool) -> int:
-    """Insert the hour rows of every entity kind from a fine-count queryset.
-
-    ``fine`` yields (hour, room_id, track_id, n) — or (hour, room_id, n) without tracks — one row
-    per group; ``naive_hour`` says its hour is a UTC timestamp without time zone (TruncHour).
-    """
+def events_merge(*, stat: str, hours: list[datetime], fine, has_track: bool, naive_hour: bool):
+    """Recompute the hours (and their days and weeks) of an additive stat from a fine-count
+    queryset: ``fine`` yields (hour, room_id, track_id, n) — or (hour, room_id, n) without
+    tracks — one row per group; ``naive_hour`` says its hour is a UTC timestamp without time zone
+    (TruncHour)."""
     sql, params = fine.query.sql_with_params()
     cols = "h, r, t, n" if has_track else "h, r, n"
-    hour = "e.h AT TIME ZONE 'UTC'" if naive_hour else "e.h"
+    hour = "h AT TIME ZONE 'UTC'" if naive_hour else "h"
     body = " UNION ALL ".join(_entity_selects(has_track))
-    statement = (
-        f"WITH fine ({cols}) AS MATERIALIZED ({sql}), "  # noqa: S608 - our SQL; values are params
-        f"e (et, eid, lbl, h, v) AS ({body}) "
-        f"INSERT INTO {_table(StatCount)} {COLUMNS} "
-        f"SELECT %s, 'hour', {hour}, e.et, e.eid, e.lbl, e.v FROM e WHERE e.v <> 0 {CONFLICT}"
+    prelude = (
+        f"fine ({cols}) AS MATERIALIZED ({sql}), "  # noqa: S608 - our SQL; values are params
+        f"e0 (et, eid, lbl, h, v) AS ({body}), "
+        f"e (et, eid, lbl, h, v) AS (SELECT et, eid, lbl, {hour}, v FROM e0)"
     )
+    return _merge(stat=stat, hours=hours, prelude=prelude, params=list(params))
+
+
+def listening_merge(*, stat: str, hours: list[datetime], max_session) -> tuple[int, int, int]:
+    """Listening time: every closed session overlapping a run of the hours (and started at most
+    ``max_session`` before it), cut at the hour edges to the millisecond (whole milliseconds since
+    the epoch, floored, as ``buckets.to_ms``), summed per room and per the room's label."""
+    sessions, room = _table(ListeningSession), _table(Room)
+    values, params = [], []
+    for start, end in ranges(hours, HOUR):
+        values.append("(%s::timestamptz, %s::timestamptz)")
+        params += [start, end]
+    ms = "floor(extract(epoch FROM {}) * 1000)::bigint"
+    lo, hi = "GREATEST(s.started_at, g.h)", "LEAST(s.ended_at, g.h + interval '1 hour')"
+    prelude = (
+        "part (r, h, ms) AS MATERIALIZED ("  # noqa: S608 - our SQL; values are params
+        f"SELECT s.room_id, g.h, {ms.format(hi)} - {ms.format(lo)} "
+        f"FROM (VALUES {', '.join(values)}) rg (lo, hi) JOIN {sessions} s "
+        "ON s.started_at < rg.hi AND s.started_at >= rg.lo - %s AND s.ended_at > rg.lo "
+        "CROSS JOIN LATERAL generate_series(date_trunc('hour', s.started_at AT TIME ZONE 'UTC') "
+        "AT TIME ZONE 'UTC', s.ended_at, interval '1 hour') g (h) "
+        "WHERE s.ended_at IS NOT NULL AND g.h < s.ended_at AND g.h >= rg.lo AND g.h < rg.hi), "
+        "e (et, eid, lbl, h, v) AS ("
+        f"SELECT 'room', p.r, o.label_id, p.h, SUM(p.ms) FROM part p LEFT JOIN {room} o "
+        "ON o.id = p.r GROUP BY p.h, p.r, o.label_id "
+        f"UNION ALL SELECT 'label', o.label_id, o.label_id, p.h, SUM(p.ms) FROM part p "
+        f"JOIN {room} o ON o.id = p.r WHERE o.label_id IS NOT NULL GROUP BY p.h, o.label_id)"
+    )
+    return _merge(stat=stat, hours=hours, prelude=prelude, params=[*params, max_session])
+
+
+def _merge(*, stat: str, hours: list[datetime], prelude: str, params: list):
+    """Bring the stored hours, days and weeks of ``stat`` in line with the hour rows of the CTE
+    ``e (et, eid, lbl, h, v)`` that ``prelude`` defines (``h`` a UTC timestamptz). Returns the
+    numbers of rows deleted, updated and inserted."""
+    days = sorted({day_floor(h) for h in hours})
+    weeks = sorted({week_floor(d) for d in days})
+    in_hours, p_hours = _in("o.b", hours, HOUR)
+    in_days, p_days = _in("o.b", days, DAY)
+    s_days, ps_days = _in("s.bucket_start", days, DAY)
+    s_weeks, ps_weeks = _in("s.bucket_start", weeks, WEEK)
+    table = _table(StatCount)
+    key = "o.g = n.g AND o.b = n.b AND o.et = n.et AND o.eid = n.eid"
+    statement = (
+        f"WITH {prelude}, "  # noqa: S608 - our SQL; values are params
+        # The stored rows the new ones are summed with or compared to: the hours of the days,
+        # the days of the weeks and the weeks; ``mine`` are those being recomputed.
+        "o AS MATERIALIZED (SELECT s.id, s.granularity AS g, s.bucket_start AS b, "
+        "s.entity_type AS et, s.entity_id AS eid, s.label_id AS lbl, s.value AS v "
+        f"FROM {table} s WHERE s.stat = %s AND ((s.granularity = 'hour' AND ({s_days})) "
+        f"OR (s.granularity IN ('day', 'week') AND ({s_weeks})))), "
+        "om AS MATERIALIZED (SELECT o.*, CASE o.g WHEN 'hour' THEN "
+        f"({in_hours}) WHEN 'day' THEN ({in_days}) ELSE TRUE END AS mine FROM o), "
+        "hr (g, b, et, eid, lbl, v) AS MATERIALIZED (SELECT 'hour', e.h, e.et, e.eid, e.lbl, "
+        "e.v::bigint FROM e WHERE e.v <> 0), "
+        "dy (g, b, et, eid, lbl, v) AS MATERIALIZED (SELECT 'day', "
+        "date_trunc('day', x.b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', x.et, x.eid, "
+        "MAX(x.lbl), SUM(x.v)::bigint FROM (SELECT o.b, o.et, o.eid, o.lbl, o.v FROM om o "
+        "WHERE o.g = 'hour' AND NOT o.mine UNION ALL SELECT b, et, eid, lbl, v FROM hr) "
+        "x (b, et, eid, lbl, v) GROUP BY 2, 3, 4), "
+        "wk (g, b, et, eid, lbl, v) AS MATERIALIZED (SELECT 'week', "
+        "date_trunc('week', x.b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', x.et, x.eid, "
+        "MAX(x.lbl), SUM(x.v)::bigint FROM (SELECT o.b, o.et, o.eid, o.lbl, o.v FROM om o "
+        "WHERE o.g = 'day' AND NOT o.mine UNION ALL SELECT b, et, eid, lbl, v FROM dy) "
+        "x (b, et, eid, lbl, v) GROUP BY 2, 3, 4), "
+        "n AS (SELECT * FROM hr UNION ALL SELECT * FROM dy UNION ALL SELECT * FROM wk), "
+        # Stored rows that differ from the new ones, and new rows not stored.
+        "d AS MATERIALIZED (SELECT o.id, n.g, n.b, n.et, n.eid, n.lbl, n.v "
+        f"FROM (SELECT * FROM om WHERE mine) o FULL JOIN n ON {key} "
+        "WHERE o.id IS NULL OR n.g IS NULL OR (o.v, o.lbl) IS DISTINCT FROM (n.v, n.lbl)), "
+        # By id through its index, whatever the estimates (an array, not a join).
+        f"gone AS (DELETE FROM {table} s WHERE s.id = ANY(ARRAY(SELECT d.id FROM d "
+        "WHERE d.g IS NULL)) RETURNING 1), "
+        f"changed AS (UPDATE {table} s SET value = d.v, label_id = d.lbl FROM d "
+        "WHERE s.id = d.id AND s.id = ANY(ARRAY(SELECT d.id FROM d WHERE d.id IS NOT NULL "
+        "AND d.g IS NOT NULL)) RETURNING 1), "
+        f"added AS (INSERT INTO {table} {COLUMNS} SELECT %s, d.g, d.b, d.et, d.eid, d.lbl, "
+        "d.v FROM d WHERE d.id IS NULL RETURNING 1) "
+        "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM changed), "
+        "(SELECT count(*) FROM added)"
+    )
+    args = [*params, stat, *ps_days, *ps_weeks, *p_hours, *p_days, stat]
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*params, stat])
-        return cursor.rowcount
-
-
-def sum_up(*, stat: str, hours: Iterable[datetime]) -> None:
-    """Rebuild the days holding the hours from their hours, then their weeks from the days."""
-    days = {day_floor(h) for h in hours}
-    weeks = {week_floor(d) for d in days}
-    for source, target, starts in (
-        (Granularity.HOUR, Granularity.DAY, days),
-        (Granularity.DAY, Granularity.WEEK, weeks),
-    ):
-        buckets_delete(stat=stat, granularity=target, starts=starts)
-        fine = StatCount.objects.filter(
-            _bucket_q(target, starts), stat=stat, granularity=source
-        ).values_list("bucket_start", "entity_type", "entity_id", "label_id", "value")
-        sql, params = fine.query.sql_with_params()
-        trunc = f"date_trunc('{TRUNC[target]}', s.b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-        statement = (
-            f"INSERT INTO {_table(StatCount)} {COLUMNS} "  # noqa: S608 - our SQL only
-            f"SELECT %s, %s, {trunc}, s.et, s.eid, MAX(s.lbl), SUM(s.v) "
-            f"FROM ({sql}) s (b, et, eid, lbl, v) GROUP BY 3, s.et, s.eid {CONFLICT}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(statement, [stat, target, *params])
-
-
-def relaxed_commit() -> None:
-    """Inside a rollup transaction: commit without waiting for the WAL flush.
-
-    Safe because every bucket can be recomputed: the run marks its stat DONE afterwards in an
-    ordinary (synchronous) commit, which flushes the WAL written before it; a crash before that
-    leaves the stat STARTED and the next run redoes the buckets.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(statement, args)
+        return tuple(cursor.fetchone())

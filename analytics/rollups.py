@@ -40,7 +40,7 @@ def recompute(stat: str, hours: Iterable[datetime], *, now: datetime | None = No
     for chunk in _chunks(hours):
         with transaction.atomic():
             if pgsql.enabled():
-                pgsql.relaxed_commit()
+                pgsql.chunk_begin(stat)
             if stat in sources.EVENTS:
                 sources.events_recompute(stat, chunk)
             elif stat in sources.SESSION_STATS:
@@ -79,7 +79,10 @@ def rollup_stat(
                 else set()
             )
             if stat == Stat.VOTES:
-                hours |= sources.votes_cleared_touched(fill.watermark_time, now)
+                live_since = sources.votes_live_since()
+                hours |= sources.votes_cleared_touched(
+                    fill.watermark_time, fill.live_since, live_since, now
+                )
         elif stat in sources.SESSION_STATS:
             target = sources.sessions_target()
             hours = sources.sessions_touched(fill.watermark_id, now)
@@ -93,6 +96,8 @@ def rollup_stat(
         fill.watermark_id = target
         if stat not in sources.SESSION_STATS:
             fill.watermark_time = now
+        if stat == Stat.VOTES:
+            fill.live_since = live_since
         fill.state = FillState.State.DONE
         fill.save()
         return {"stat": stat, "hours": done, "redone": redo}

@@ -120,9 +120,6 @@ class Owners:
 
 
 def _sum_up(stat: str, hours) -> None:
-    if pgsql.enabled():
-        pgsql.sum_up(stat=stat, hours=hours)
-        return
     days = {day_floor(h) for h in hours}
     bucket_sum_up(stat=stat, source=Granularity.HOUR, target=Granularity.DAY, starts=days)
     weeks = {week_floor(d) for d in days}
@@ -154,21 +151,29 @@ def events_touched(stat: str, since_id: int) -> set[datetime]:
     return set(qs.annotate(h=TruncHour(src.time)).values_list("h", flat=True).distinct())
 
 
-def votes_cleared_touched(since: datetime | None, now: datetime) -> set[datetime]:
-    """Hours where a vote may have been cleared since the last run.
-
-    A clear deletes the Vote row, so its hour is not in the table any more; but only an entry
-    that is queued or playing takes votes, so the hours since the oldest entry that is live now
-    or started playing since the last run cover every clear. An entry dropped or removed between
-    two runs is not seen (a backfill of its hours corrects it).
-    """
-    cut = (since or now) - COMMIT_LAG
+def votes_live_since() -> datetime | None:
+    """When the oldest entry that takes votes now (queued or playing) was added."""
     live = QueueEntry.objects.filter(
         status__in=[QueueEntry.Status.QUEUED, QueueEntry.Status.PLAYING]
     )
-    oldest = live.aggregate(m=Min("created_at"))["m"]
-    played = Play.objects.filter(started_at__gte=cut).aggregate(m=Min("entry__created_at"))["m"]
-    starts = [t for t in (oldest, played) if t is not None]
+    return live.aggregate(m=Min("created_at"))["m"]
+
+
+def votes_cleared_touched(
+    since: datetime | None, live_since: datetime | None, live_now: datetime | None, now: datetime
+) -> set[datetime]:
+    """Hours where a vote may have been cleared since the last run.
+
+    A clear deletes the Vote row, so its hour is not in the table any more; but only an entry
+    that is queued or playing takes votes, and a vote is never older than its entry. An entry
+    that took a vote between the last run and this one was live at the last run (added at or
+    after ``live_since``, the oldest live then), or was added since (after ``since`` less the
+    commit lag), or is live now (``live_now``); so the hours from the oldest of those cover
+    every clear, even on an entry dropped, removed or played in between.
+    """
+    starts = [t for t in (live_since, live_now) if t is not None]
+    if since is not None:
+        starts.append(since - COMMIT_LAG)
     if not starts:
         return set()
     start = max(min(starts), now - VOTE_CLEAR_WINDOW)
@@ -185,9 +190,9 @@ def events_recompute(stat: str, hours: list[datetime]) -> None:
         fields["t"] = F(src.track)
     fine = qs.annotate(**fields).values_list(*fields).annotate(n=Count("id")).order_by()
     if pgsql.enabled():
-        pgsql.buckets_delete(stat=stat, granularity=Granularity.HOUR, starts=hours)
-        pgsql.hours_insert(stat=stat, fine=fine, has_track=bool(src.track), naive_hour=True)
-        _sum_up(stat, hours)
+        pgsql.events_merge(
+            stat=stat, hours=hours, fine=fine, has_track=bool(src.track), naive_hour=True
+        )
         return
     fine = list(fine)
     if not src.track:
@@ -242,6 +247,9 @@ def _who(session_id, user_id, session_key) -> str:
 
 def sessions_recompute(stat: str, hours: list[datetime]) -> None:
     if stat == Stat.LISTENING_MS:
+        if pgsql.enabled():
+            pgsql.listening_merge(stat=stat, hours=hours, max_session=MAX_SESSION)
+            return
         wanted = set(hours)
         out: dict[tuple, int] = defaultdict(int)
         rows = []
@@ -318,9 +326,7 @@ def impressions_recompute(stat: str, hours: list[datetime], *, now: datetime) ->
             .order_by()
         )
         if pgsql.enabled():
-            pgsql.buckets_delete(stat=stat, granularity=Granularity.HOUR, starts=hours)
-            pgsql.hours_insert(stat=stat, fine=fine, has_track=False, naive_hour=False)
-            _sum_up(stat, hours)
+            pgsql.events_merge(stat=stat, hours=hours, fine=fine, has_track=False, naive_hour=False)
             return
         fine = list(fine)
         owners = Owners((f[1] for f in fine), ())

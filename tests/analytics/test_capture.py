@@ -196,3 +196,37 @@ def test_a_cleared_vote_leaves_the_votes_stat(make_user):
     votes[1].delete()  # vote_cast with value 0
     rollups.rollup_stat("votes", now=now + timedelta(minutes=5))
     assert value() == 2
+
+
+def test_a_vote_cleared_on_an_entry_dropped_before_the_next_run(make_user):
+    """The entry takes a vote, the vote is cleared and the entry leaves the queue, all between
+    two runs: the next ordinary run still recomputes the vote's hour (no backfill)."""
+    room = Room.objects.create(slug="w", name="W")
+    track = Track.objects.create(title="T", duration_ms=1000)
+    entry = QueueEntry.objects.create(room=room, track=track)
+    fans = [make_user(f"f{i}") for i in range(3)]
+    votes = [Vote.objects.create(entry=entry, user=fan, value=1) for fan in fans]
+    now = timezone.now()
+    Vote.objects.update(created_at=now - timedelta(hours=5))
+    QueueEntry.objects.update(created_at=now - timedelta(hours=6))
+    hour = (now - timedelta(hours=5)).replace(minute=0, second=0, microsecond=0)
+    # Another room's entry, queued since, keeps the queue from being empty.
+    other = QueueEntry.objects.create(room=Room.objects.create(slug="x", name="X"), track=track)
+
+    def value():
+        row = StatCount.objects.filter(
+            stat="votes",
+            granularity="hour",
+            bucket_start=hour,
+            entity_type="room",
+            entity_id=room.id,
+        ).first()
+        return row.value if row else 0
+
+    rollups.rollup_stat("votes", now=now)
+    assert value() == 3
+    votes[0].delete()  # vote_cast with value 0...
+    QueueEntry.objects.filter(id=entry.id).update(status=QueueEntry.Status.DROPPED)  # ...drops it
+    rollups.rollup_stat("votes", now=now + timedelta(minutes=5))
+    assert value() == 2
+    assert QueueEntry.objects.get(id=other.id).status == QueueEntry.Status.QUEUED
