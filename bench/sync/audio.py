@@ -4,6 +4,11 @@ Page k plays into `remap<k>`, a one-channel remap sink whose only channel is cha
 sink `syncbench`; a single `parec` records the null sink's monitor. All channels come out of one
 mixer in one stream, so the time between two channels' marks is what two listeners would hear,
 with no clock alignment between the pages.
+
+A page gets to its sink one of two ways: its own browser started with `PULSE_SINK=remap<k>`, or,
+with every page in one browser, its output stream (one per AudioContext, all alike to PulseAudio)
+moved to `remap<k>` by the `Router` as it appears; streams nobody claimed play into `parking`,
+which is not recorded.
 """
 
 import os
@@ -16,6 +21,7 @@ from pathlib import Path
 
 RATE = 48000
 SINK = "syncbench"
+PARKING = "parking"
 TOOLS = {"pulseaudio": "pulseaudio", "parec": "pulseaudio-utils", "pactl": "pulseaudio-utils"}
 
 
@@ -58,7 +64,8 @@ class Pulse:
                 f"load-module module-remap-sink sink_name=remap{k} master={SINK} channels=1 "
                 f"master_channel_map=aux{k} channel_map=mono remix=no"
             )
-        lines.append(f"set-default-sink {SINK}")
+        lines.append(f"load-module module-null-sink sink_name={PARKING} channels=2 rate={RATE}")
+        lines.append(f"set-default-sink {PARKING}")
         script = self.dir / "bench.pa"
         script.write_text("\n".join(lines) + "\n")
         cmd = [
@@ -168,3 +175,46 @@ def with_tempdir_env(pulse: Pulse, sink: int) -> dict[str, str]:
     env.update(pulse.env)
     env["PULSE_SINK"] = f"remap{sink}"
     return env
+
+
+class Router:
+    """Moves each page's new output stream to the page's channel (pages in one browser).
+
+    Joins are serialized: the pages' streams look alike, so the stream that appears while page k
+    joins is page k's. A stream that appears later is nobody's: it stays in `parking` (unheard)
+    and is reported, so a page that re-created its audio shows as silent, not as another page.
+    """
+
+    def __init__(self, pulse: Pulse):
+        self.pulse = pulse
+        self.assigned: dict[int, int] = {}
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+        self.env.update(pulse.env)
+
+    def _pactl(self, *args: str) -> str:
+        done = subprocess.run(  # noqa: S603
+            ["pactl", *args], env=self.env, capture_output=True, text=True, timeout=10
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pactl {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def streams(self) -> set[int]:
+        """Client output streams (the remap sinks' own inputs excluded)."""
+        ids = set()
+        for line in self._pactl("list", "short", "sink-inputs").splitlines():
+            cols = line.split("\t")
+            if len(cols) >= 4 and cols[3] == "protocol-native.c":
+                ids.add(int(cols[0]))
+        return ids
+
+    def claim(self, known: set[int], channel: int) -> list[int]:
+        """Move the streams that appeared since `known` to `channel`; returns them."""
+        new = sorted(self.streams() - known - set(self.assigned))
+        for stream in new:
+            self._pactl("move-sink-input", str(stream), f"remap{channel}")
+            self.assigned[stream] = channel
+        return new
+
+    def unclaimed(self) -> list[int]:
+        return sorted(self.streams() - set(self.assigned))

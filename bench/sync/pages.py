@@ -1,4 +1,5 @@
-"""Listener pages: one Chromium process each (its own PulseAudio sink), and their sync samples.
+"""Listener pages, in one Chromium (each page's stream routed to its channel) or one Chromium
+each (its own PulseAudio sink), and their sync samples.
 
 A sample is `[performance.timeOrigin + performance.now(), window.roomtone.sync()]` taken in one
 evaluation, bracketed by the bench's time.time() before and after; the page clock is later mapped
@@ -9,7 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from bench.sync.audio import Pulse, with_tempdir_env
+from bench.sync.audio import Pulse, Router, with_tempdir_env
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -32,6 +33,7 @@ SAMPLE_JS = """() => {
   const api = window.roomtone;
   return [t, api && api.sync ? api.sync() : null];
 }"""
+ROUTE_WAIT_S = 10
 LISTEN_JS = """() => {
   const b = document.getElementById("listen-btn");
   if (!b || b.getAttribute("aria-pressed") === "true") return false;
@@ -44,7 +46,8 @@ LISTEN_JS = """() => {
 class Listener:
     index: int
     url: str
-    browser: object = None
+    browser: object = None  # its own browser (one per page), or None
+    context: object = None
     page: object = None
     joined_at: float | None = None  # bench time navigation started
     loaded_at: float | None = None
@@ -54,6 +57,7 @@ class Listener:
 
 
 async def launch(playwright, pulse: Pulse, listener: Listener) -> None:
+    """A browser of the page's own, playing into the page's channel."""
     listener.browser = await playwright.chromium.launch(
         executable_path=CHROMIUM,
         ignore_default_args=["--mute-audio"],
@@ -61,6 +65,22 @@ async def launch(playwright, pulse: Pulse, listener: Listener) -> None:
         env=with_tempdir_env(pulse, listener.index),
     )
     listener.page = await listener.browser.new_page()
+    listener.page.on("pageerror", lambda exc: listener.errors.append(str(exc)[:300]))
+
+
+async def launch_shared(playwright, pulse: Pulse):
+    """One browser for every page; the Router gives each page's stream its channel."""
+    env = with_tempdir_env(pulse, 0)
+    del env["PULSE_SINK"]  # unclaimed streams go to the default (unrecorded) sink
+    return await playwright.chromium.launch(
+        executable_path=CHROMIUM, ignore_default_args=["--mute-audio"], args=FLAGS, env=env
+    )
+
+
+async def open_in(browser, listener: Listener) -> None:
+    """A page in its own context (its own cookies: another fan) of the shared browser."""
+    listener.context = await browser.new_context()
+    listener.page = await listener.context.new_page()
     listener.page.on("pageerror", lambda exc: listener.errors.append(str(exc)[:300]))
 
 
@@ -77,15 +97,35 @@ async def sample(listener: Listener) -> None:
     listener.samples.append({"before": before, "after": after, "page_ms": page_ms, "sync": sync})
 
 
-async def listen(listener: Listener, *, join_at: float, end: float, every: float) -> None:
-    """Join at `join_at`, press Listen if the page is not playing by itself, sample until `end`."""
+async def listen(
+    listener: Listener,
+    *,
+    join_at: float,
+    end: float,
+    every: float,
+    router: Router | None = None,
+    joins: asyncio.Lock | None = None,
+) -> None:
+    """Join at `join_at`, press Listen if the page is not playing by itself, sample until `end`.
+
+    With a `router` (pages sharing a browser), the join holds `joins` until the page's audio
+    stream has appeared and moved to its channel."""
     await asyncio.sleep(max(0.0, join_at - time.time()))
-    listener.joined_at = time.time()
-    try:
-        await listener.page.goto(listener.url, wait_until="domcontentloaded", timeout=30000)
-    except Exception as exc:
-        listener.errors.append(f"join: {exc}"[:300])
-        return
+    if router is None:
+        if not await _join(listener):
+            return
+    else:
+        async with joins:
+            known = await asyncio.to_thread(router.streams)
+            if not await _join(listener):
+                return
+            deadline = time.time() + ROUTE_WAIT_S
+            while not await asyncio.to_thread(router.claim, known, listener.index):
+                if time.time() > deadline:
+                    listener.errors.append("route: no audio stream appeared")
+                    break
+                await sample(listener)
+                await asyncio.sleep(0.05)
     checked = False
     while time.time() < end:
         started = time.time()
@@ -103,7 +143,22 @@ async def listen(listener: Listener, *, join_at: float, end: float, every: float
         await asyncio.sleep(max(0.0, every - (time.time() - started)))
 
 
+async def _join(listener: Listener) -> bool:
+    listener.joined_at = time.time()
+    try:
+        await listener.page.goto(listener.url, wait_until="domcontentloaded", timeout=30000)
+    except Exception as exc:
+        listener.errors.append(f"join: {exc}"[:300])
+        return False
+    return True
+
+
 async def close(listener: Listener) -> None:
+    if listener.context:
+        try:
+            await listener.context.close()
+        except Exception as exc:
+            listener.errors.append(f"close: {exc}"[:300])
     if listener.browser:
         try:
             await listener.browser.close()

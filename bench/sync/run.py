@@ -3,8 +3,9 @@
     python bench/sync/run.py                     # the app: 8 pages, 1 s apart, 60 s steady
     python bench/sync/run.py --target standalone --offset 3:50   # the pipeline, known answer
 
-Each page is a separate headless Chromium whose audio goes to its own channel of one PulseAudio
-null sink; one `parec` records all channels, so every page is heard on one clock. The track's
+The pages share one headless Chromium (`--browsers per-page`: one each) and each page's audio goes
+to its own channel of one PulseAudio null sink; one `parec` records all channels, so every page is
+heard on one clock. The track's
 marks (catalog/synth.py) are located in each channel; the pages' claimed positions are sampled
 from `window.roomtone.sync()`. Loopback only, bounded in time. Needs Debian's `pulseaudio` and
 `pulseaudio-utils`. Results go to bench/results/ and, with --docs, into the "Sync" section of
@@ -43,6 +44,18 @@ def parse_args(argv=None):
         metavar="PAGE:MS",
         help="standalone only: play page PAGE this many ms ahead (checks the bench)",
     )
+    p.add_argument(
+        "--browsers",
+        choices=("shared", "per-page"),
+        default="shared",
+        help="one Chromium for all pages (streams routed per page) or one per page",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "htmlaudio"),
+        default="auto",
+        help="app: the page's playback engine (htmlaudio adds ?engine=htmlaudio)",
+    )
     p.add_argument("--keep-audio", action="store_true", help="save the recording as a WAV")
     p.add_argument("--no-seed", action="store_true", help="app: skip seed_demo")
     p.add_argument("--docs", action="store_true", help="write the Sync section of benchmarks.md")
@@ -78,13 +91,22 @@ async def drive(listeners, pulse, setup, track_s, run_s, args):
     from playwright.async_api import async_playwright
 
     n = len(listeners)
+    router = joins = shared = None
     async with async_playwright() as pw:
-        print(f"launching {n} browsers ...", flush=True)
-        await asyncio.gather(*(pages.launch(pw, pulse, lst) for lst in listeners))
+        if args.browsers == "shared":
+            print(f"launching one browser for {n} pages ...", flush=True)
+            shared = await pages.launch_shared(pw, pulse)
+            await asyncio.gather(*(pages.open_in(shared, lst) for lst in listeners))
+            router, joins = audio.Router(pulse), asyncio.Lock()
+        else:
+            print(f"launching {n} browsers ...", flush=True)
+            await asyncio.gather(*(pages.launch(pw, pulse, lst) for lst in listeners))
         try:
             room = setup(seconds=track_s)
             for lst in listeners:
                 lst.url = room["urls"][lst.index] if "urls" in room else room["url"]
+                if args.engine == "htmlaudio" and "urls" not in room:
+                    lst.url += ("&" if "?" in lst.url else "?") + "engine=htmlaudio"
             first = time.time()
             end = first + run_s
             print(
@@ -97,12 +119,18 @@ async def drive(listeners, pulse, setup, track_s, run_s, args):
                         join_at=first + lst.index * args.stagger,
                         end=end,
                         every=args.sample_every,
+                        router=router,
+                        joins=joins,
                     )
                     for lst in listeners
                 )
             )
+            if router is not None:
+                room["unclaimed_streams"] = await asyncio.to_thread(router.unclaimed)
         finally:
             await asyncio.gather(*(pages.close(lst) for lst in listeners))
+            if shared is not None:
+                await shared.close()
     return room, end
 
 
@@ -152,6 +180,8 @@ def main(argv=None) -> int:
         "stagger_s": args.stagger,
         "seconds": args.seconds,
         "offsets_ms": offsets,
+        "browsers": args.browsers,
+        "engine": args.engine,
         "started": time.time(),
         "load_before": load(),
         "notes": args.note,

@@ -13,7 +13,7 @@
     maxSeconds: 900, // decoded PCM costs ~0.4 MB a second: longer tracks play through <audio>
     maxBytes: 80 * 1024 * 1024, // encoded size cap (Content-Length, then the body)
     scheduleAheadS: 0.1, // a (re)start is placed this far ahead of the context clock
-    rescheduleS: 0.015, // restart only when the heard position is off by more than this
+    rescheduleS: 0.01, // restart only when the heard position is off by more than this
     rescheduleGapMs: 500, // and not again before the last restart has been measured
     // Latency costs nothing here (the schedule accounts for it), underruns cost everything: ask
     // for the larger output buffers of "playback" so a busy machine does not starve the output.

@@ -12,6 +12,9 @@
   var DEFAULTS = {
     joinSamples: 8, // pings sent back to back when a connection opens
     refreshSamples: 4, // pings sent at each periodic re-estimate
+    // A page that has just loaded (decoding its audio, drawing) answers slowly: its first round
+    // trips are long and the estimate loose. Bursts soon after find the short ones.
+    refineAtMs: [1000, 2500, 5000, 10000, 20000],
     refreshMs: 30000,
     pingTimeoutMs: 2000,
     window: 24, // samples kept
@@ -95,6 +98,11 @@
     this.stop();
     var self = this;
     this._burst(this.opts.joinSamples);
+    this._refines = this.opts.refineAtMs.map(function (ms) {
+      return setTimeout(function () {
+        self._burst(self.opts.refreshSamples);
+      }, ms);
+    });
     this._refresh = setInterval(function () {
       self._burst(self.opts.refreshSamples);
     }, this.opts.refreshMs);
@@ -103,6 +111,8 @@
   ClockSync.prototype.stop = function () {
     clearInterval(this._refresh);
     clearTimeout(this._timer);
+    (this._refines || []).forEach(clearTimeout);
+    this._refines = [];
     this._refresh = null;
     this._pending = 0;
     this._outstanding = null;
