@@ -8,6 +8,7 @@ channel layer then carries only `room.control` instructions, which each consumer
 own fan. Off, room events come through the room group as `room.event` messages.
 """
 
+import asyncio
 import json
 from urllib.parse import parse_qs
 
@@ -17,7 +18,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from rooms import presence, scheduler
 from rooms.broadcast import room_group
-from rooms.hub import hub_rooms_enabled
+from rooms.hub import autobahn_lazy_debug_args, hub_rooms_enabled
 from rooms.protocol import (
     REFUSALS,
     Conn,
@@ -31,6 +32,12 @@ from rooms.protocol import (
     snapshot_build,
 )
 from rooms.selectors import now_ms
+
+try:
+    # daphne's join-storm cost (rooms/hub.py); harmless under other servers.
+    autobahn_lazy_debug_args()
+except ImportError:  # autobahn comes with daphne
+    pass
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -55,26 +62,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         self.room = room
         await self.channel_layer.group_add(room_group(room.id), self.channel_name)
-        self.session_id = await database_sync_to_async(presence.session_open)(
-            room=room,
-            user=self.user,
-            session_key=getattr(self.scope.get("session"), "session_key", "") or "",
-            channel_name=self.channel_name,
+        # The session is written with this process's other joins (rooms/presence.py), while
+        # the socket joins the hub; the listener count and `listeners` event follow from it.
+        opening = asyncio.ensure_future(
+            presence.session_open_batched(
+                room=room,
+                user=self.user,
+                session_key=getattr(self.scope.get("session"), "session_key", "") or "",
+                channel_name=self.channel_name,
+            )
         )
+        try:
+            if hub_rooms_enabled():
+                # Joined before the snapshot is read: events from then on are held, and those
+                # the snapshot already covers are skipped when the listener starts.
+                self.listener = await room_hub().join(room.id, self.base_send)
+        finally:
+            self.session_id = await opening
         who = str(self.user.pk) if self.user.is_authenticated else self.channel_name
         self.conn = Conn(room=room, user=self.user, who=who, session_id=self.session_id)
         scheduler.watch(room.id, self.session_id)
-        if not hub_rooms_enabled():
-            await self._send(await snapshot_build(room.id, self.user, room=room))
-            await presence.listeners_changed(room.id)
-            return
-        # Joined before the snapshot is read: events from then on are held, and those the
-        # snapshot already covers are skipped when the listener starts.
-        self.listener = await room_hub().join(room.id, self.base_send)
         snapshot = await snapshot_build(room.id, self.user, room=room)
         await self._send(snapshot)
-        self.listener.start(after_seq=snapshot["seq"])
-        await presence.listeners_changed(room.id)
+        if self.listener is not None:
+            self.listener.start(after_seq=snapshot["seq"])
 
     async def disconnect(self, code):
         if self.room is None:
@@ -86,9 +97,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
         if self.session_id is not None:
             scheduler.unwatch(room_id, self.session_id)
-            await database_sync_to_async(presence.session_close)(session_id=self.session_id)
-            self.session_id = None
-            await presence.listeners_changed(room_id)
+            session_id, self.session_id = self.session_id, None
+            await presence.session_close_batched(session_id=session_id)
         self.room = None
         self.conn = None
 

@@ -148,7 +148,7 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
     receiving = None
     feeding = None
     try:
-        session_id = await database_sync_to_async(presence.session_open)(
+        session_id = await presence.session_open_batched(
             room=room, user=user, session_key=session_key, channel_name=channel
         )
         scheduler.watch(room.id, session_id)
@@ -163,7 +163,6 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
         yield _frame(snapshot)
         if listener is not None:
             listener.start(after_seq=snapshot["seq"])
-        await presence.listeners_changed(room.id)
         while True:
             if receiving is None:
                 # Not cancelled on a heartbeat: a layer's receive may lose a message if it is.
@@ -207,8 +206,7 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
         await layer.group_discard(group, channel)
         if session_id is not None:
             scheduler.unwatch(room.id, session_id)
-            await database_sync_to_async(presence.session_close)(session_id=session_id)
-            await presence.listeners_changed(room.id)
+            await presence.session_close_batched(session_id=session_id)
 
 
 @require_GET

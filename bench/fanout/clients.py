@@ -2,7 +2,8 @@
 
 A small asyncio protocol reads frames itself: at 20,000-100,000 messages a second a general
 client library would spend more CPU than the servers under test, on the same two cores.
-Commands (one a line): `phase [FIRST_SEQ]`, `slow K`, `report PATH`, `quit`. Replies are JSON lines.
+Commands (one a line): `phase [FIRST_SEQ [FIRST_TS]]`, `slow K`, `report PATH`, `quit`.
+Replies are JSON lines.
 """
 
 import argparse
@@ -20,18 +21,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.fanout.common import raise_fd_limit  # noqa: E402
 
 EVENT = re.compile(rb'"seq": ?(\d+), ?"ts": ?([\d.]+)')
+# The real room's frames (`--app real`): `ts` near the front, the room's `seq` last. Frames
+# without `ts` (snapshots, `listeners` events) are the room's own, not the bench's.
+REAL_EVENT = re.compile(rb'"ts":([\d.]+),.*"seq":(\d+)\}$', re.S)
 
 
 class Stats:
     def __init__(self):
         self.reset()
 
-    def reset(self, first_seq=0):
+    def reset(self, first_seq=0, first_ts=0.0):
         self.latency = array("f")  # seconds, from listeners that keep reading
         self.slow_delivered = 0
         self.out_of_order = 0
-        # Late frames of an earlier phase are not this phase's deliveries.
+        # Late frames of an earlier phase are not this phase's deliveries: told by the bench's
+        # own numbering, or (for the real room, which numbers its events itself) by send time.
         self.first_seq = first_seq
+        self.first_ts = first_ts
         self.stale = 0
 
 
@@ -102,18 +108,22 @@ class Client(asyncio.Protocol):
                 self.joined.set_result(time.monotonic() - self.started)
                 return
             m = EVENT.search(payload, 0, 80)
-            if m is None:
-                return
-            seq = int(m.group(1))
+            if m is not None:
+                seq, ts = int(m.group(1)), float(m.group(2))
+            else:
+                m = REAL_EVENT.search(payload)
+                if m is None:
+                    return
+                seq, ts = int(m.group(2)), float(m.group(1))
             if seq <= self.last_seq:
                 self.stats.out_of_order += 1
             self.last_seq = seq
-            if seq < self.stats.first_seq:
+            if seq < self.stats.first_seq or ts < self.stats.first_ts:
                 self.stats.stale += 1
             elif self.slow:
                 self.stats.slow_delivered += 1
             else:
-                self.stats.latency.append(time.time() - float(m.group(2)))
+                self.stats.latency.append(time.time() - ts)
         elif opcode == 9:  # ping: answer with a masked pong (a zero key leaves data as is)
             self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
         elif opcode == 8:
@@ -183,7 +193,8 @@ async def main(urls, count, storm_seconds, concurrency):
     while line := (await reader.readline()).decode().strip():
         cmd, _, arg = line.partition(" ")
         if cmd == "phase":
-            stats.reset(int(arg or 0))
+            first_seq, _, first_ts = arg.partition(" ")
+            stats.reset(int(first_seq or 0), float(first_ts or 0))
             reply({"ok": True})
         elif cmd == "slow":
             for c in clients[: int(arg)]:

@@ -7,6 +7,8 @@ import time
 
 ROOM_ID = 1
 GROUP = "bench"
+# The room the `real*` targets serve (bench/fanout/real.py makes it).
+REAL_SLUG = "fanout-bench"
 
 
 def raise_fd_limit() -> None:

@@ -6,12 +6,35 @@ import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
+from bench.fanout.common import REAL_SLUG
+
 TARGETS = {
     "raw": {"kind": "raw", "path": "/listen", "pub": "raw"},
     "stock-core": {"kind": "daphne", "layer": "core", "path": "/ws/stock/", "pub": "stock"},
     "stock-pubsub": {"kind": "daphne", "layer": "pubsub", "path": "/ws/stock/", "pub": "stock"},
     "hub-asgi": {"kind": "daphne", "path": "/ws/hub/", "pub": "hub", "direct": "0", "lazy": "1"},
     "hub": {"kind": "daphne", "path": "/ws/hub/", "pub": "hub", "lazy": "1"},
+    # `--app real`: the product (config.asgi, the real room consumer, room_event publishing).
+    "real": {"kind": "real", "server": "daphne", "path": f"/ws/rooms/{REAL_SLUG}/", "pub": "real"},
+    "real-uvicorn": {
+        "kind": "real",
+        "server": "uvicorn",
+        "ws": "websockets-sansio",
+        "path": f"/ws/rooms/{REAL_SLUG}/",
+        "pub": "real",
+    },
+    "real-uvicorn-wsproto": {
+        "kind": "real",
+        "server": "uvicorn",
+        "ws": "wsproto",
+        "path": f"/ws/rooms/{REAL_SLUG}/",
+        "pub": "real",
+    },
+}
+# What each --app runs by default, side by side with the raw server.
+APP_TARGETS = {
+    "bench": ["raw", "stock-core", "stock-pubsub", "hub-asgi", "hub"],
+    "real": ["raw", "real"],
 }
 
 
@@ -30,14 +53,18 @@ def machine_notes() -> dict:
         ).stdout.split()[2]
     except (OSError, IndexError):
         redis_v = "?"
+    versions = ["daphne", "channels", "channels-redis", "websockets"]
+    for extra in ("uvicorn", "wsproto", "httptools"):
+        try:
+            version(extra)
+            versions.append(extra)
+        except Exception:  # noqa: S110 - not installed: nothing to report
+            pass
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),
-        "versions": ", ".join(
-            f"{p} {version(p)}" for p in ("daphne", "channels", "channels-redis", "websockets")
-        )
-        + f", redis-server {redis_v}",
+        "versions": ", ".join(f"{p} {version(p)}" for p in versions) + f", redis-server {redis_v}",
         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 

@@ -1,11 +1,15 @@
 """Fan-out bench: one room, N listeners, R events a second, side by side on this machine.
 
     python bench/fanout/run.py --listeners 1000 --rate 20 --seconds 10
+    DATABASE_URL=postgres://... python bench/fanout/run.py --app real --listeners 1000
 
 Targets (each in turn, same clients and publisher): `raw` (a `websockets` server relaying with
 broadcast(), the baseline), `stock-core` and `stock-pubsub` (two daphne processes, Channels
 consumers in a group, one group_send per event, RedisChannelLayer / RedisPubSubChannelLayer),
-`hub` (two daphne processes, consumers registered on rooms.hub). Loopback only, bounded in time.
+`hub` (two daphne processes, consumers registered on rooms.hub). `--app real` runs `raw` and
+`real`: two daphne processes serving Roomtone itself (config.asgi, the room consumer, events
+through rooms.broadcast.room_event; bench/fanout/real.py); `real-uvicorn` and
+`real-uvicorn-wsproto` serve the same under uvicorn. Loopback only, bounded in time.
 Results go to bench/results/ and, with --docs, into the Fan-out section of docs/benchmarks.md.
 """
 
@@ -23,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from bench.fanout.common import raise_fd_limit  # noqa: E402
-from bench.fanout.report import TARGETS, machine_notes, render, write_docs  # noqa: E402
+from bench.fanout.report import APP_TARGETS, TARGETS, machine_notes, render, write_docs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -66,6 +70,14 @@ class Servers:
             port = s.getsockname()[1]
             if spec["kind"] == "raw":
                 cmd = [PY, str(HERE / "raw_server.py"), "--fd", str(s.fileno())]
+            elif spec.get("server") == "uvicorn":
+                cmd = [PY, "-m", "uvicorn", "--fd", str(s.fileno()), "--ws", spec["ws"]]
+                cmd += ["--http", "httptools", "--lifespan", "off", "--log-level", "warning"]
+                cmd += ["--no-access-log", "--ws-ping-interval", "600"]
+                cmd += ["config.asgi:application"]
+            elif spec["kind"] == "real":
+                cmd = [str(Path(PY).parent / "daphne"), "--fd", str(s.fileno()), "-v", "0"]
+                cmd += ["--ping-interval", "600", "config.asgi:application"]
             else:
                 cmd = [str(Path(PY).parent / "daphne"), "--fd", str(s.fileno()), "-v", "0"]
                 cmd += ["--ping-interval", "600", "bench.fanout.asgi:application"]
@@ -91,8 +103,9 @@ class Servers:
         deadline = time.monotonic() + timeout
         for url in self.urls:
             while True:
+                origin = "http://" + url.removeprefix("ws://").split("/", 1)[0]
                 try:
-                    with connect(url, open_timeout=2) as ws:
+                    with connect(url, open_timeout=2, origin=origin) as ws:
                         ws.recv(timeout=5)
                     break
                 except Exception:
@@ -152,7 +165,8 @@ def pct(sorted_values, q):
 
 
 def run_phase(name, servers, clients, spec, args, env, seq, rate, seconds, drain):
-    clients.ask(f"phase {seq}")
+    # The real room numbers its events itself: earlier phases' frames are told by send time.
+    clients.ask(f"phase {0 if spec['pub'] == 'real' else seq} {time.time():.6f}")
     client_pids = [p.pid for p in clients.procs]
     cpu0, ccpu0, t0 = cpu_seconds(servers.pids), cpu_seconds(client_pids), time.monotonic()
     cmd = [PY, str(HERE / "publisher.py"), "--mode", spec["pub"], "--url", servers.pub_url]
@@ -203,6 +217,17 @@ def run_target(target, args, base_env):
     env["BENCH_HUB_DIRECT"] = spec.get("direct", "1")
     env["BENCH_AUTOBAHN_LAZY"] = spec.get("lazy", "0")
     env["CHANNEL_PREFIX"] = f"{base_env.get('CHANNEL_PREFIX', 'fo')}bench{target}"
+    if spec["kind"] == "real":
+        env = real_env(env, args, spec)
+        out = subprocess.run(  # noqa: S603
+            [PY, str(HERE / "real.py"), "prepare"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode:
+            raise RuntimeError(f"preparing the real room failed: {out.stderr[-2000:]}")
     servers = Servers(target, args, env)
     clients = None
     try:
@@ -249,7 +274,24 @@ def run_target(target, args, base_env):
     finally:
         if clients is not None:
             clients.stop()
+            if spec["kind"] == "real":
+                time.sleep(2)  # let the servers close the listening sessions before they stop
         servers.stop()
+
+
+def real_env(env, args, spec):
+    """The product's settings, on the bench's PostgreSQL database and Redis."""
+    if not env.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("--app real needs DATABASE_URL=postgres://... (both servers share it)")
+    env = dict(env, DJANGO_SETTINGS_MODULE="config.settings", ROOM_EVENTS_VIA_HUB="1")
+    env["CACHE_PREFIX"] = env["CHANNEL_PREFIX"]
+    env.setdefault("LOG_LEVEL", "WARNING")
+    # As docs/operations.md advises without PgBouncer: with 0, every database hop of a join
+    # opens a new PostgreSQL connection (a 1,000-socket storm took 7 s instead of 1.4 s).
+    env.setdefault("CONN_MAX_AGE", "60")
+    if spec.get("server") == "uvicorn" and args.uvicorn_path:
+        env["PYTHONPATH"] = f"{args.uvicorn_path}:{env['PYTHONPATH']}"
+    return env
 
 
 def main():
@@ -257,7 +299,15 @@ def main():
     p.add_argument("--listeners", type=int, default=1000)
     p.add_argument("--rate", type=float, default=20, help="events a second")
     p.add_argument("--seconds", type=float, default=10, help="length of each measured phase")
-    p.add_argument("--targets", default=",".join(TARGETS))
+    p.add_argument(
+        "--app",
+        choices=sorted(APP_TARGETS),
+        default="bench",
+        help="bench: the bench's own small app (raw, stock-*, hub*); real: Roomtone's room "
+        "consumer (raw, real) -- needs DATABASE_URL=postgres://... and REDIS_URL",
+    )
+    p.add_argument("--targets", default="", help=f"comma-separated, from {', '.join(TARGETS)}")
+    p.add_argument("--uvicorn-path", default="", help="extra PYTHONPATH for real-uvicorn*")
     p.add_argument("--servers", type=int, default=2, help="daphne processes per Channels target")
     p.add_argument("--client-procs", type=int, default=2)
     p.add_argument("--slow", type=int, default=10, help="listeners that stop reading (0: skip)")
@@ -270,6 +320,9 @@ def main():
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     p.add_argument("--docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = p.parse_args()
+    args.targets = args.targets or ",".join(APP_TARGETS[args.app])
+    if args.uvicorn_path:
+        sys.path.insert(0, args.uvicorn_path)  # for the versions in the machine notes
     raise_fd_limit()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, REDIS_URL=args.redis, BENCH_SNAPSHOT_MS=str(args.snapshot_ms))
@@ -291,7 +344,10 @@ def main():
     )
     out.with_suffix(".md").write_text(table)
     if args.docs:
-        write_docs(ROOT / "docs" / "benchmarks.md", f"{args.listeners} listeners", table)
+        label = f"{args.listeners} listeners" + (
+            ", Roomtone room consumer" if args.app == "real" else ""
+        )
+        write_docs(ROOT / "docs" / "benchmarks.md", label, table)
     print(f"written: {out}.json, {out}.md" + (", docs/benchmarks.md" if args.docs else ""))
 
 
