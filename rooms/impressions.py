@@ -1,16 +1,22 @@
 """OTS capture: displays of rooms, buffered outside the database and flushed to ImpressionCount.
 
-A directory page of 50 rooms is 50 impressions, so a page view costs one round trip (or one file
-append) and no database write. OTS counts displays, with repeats capped: one viewer counts at most
-once per room, surface and half-hour slot of the clock (``SLOT``); displays to an unidentified
-viewer ("") count at most ``IMPRESSIONS_UNIDENTIFIED_CAP`` times per room, surface and slot.
+A directory page of 50 rooms is 50 impressions, so a page view costs no database write, and with
+Redis no round trip of its own (a buffered entry), without it one file append. OTS counts
+displays, with repeats capped: one viewer counts at most once per room, surface and half-hour
+slot of the clock (``SLOT``); displays to an unidentified viewer ("") count at most
+``IMPRESSIONS_UNIDENTIFIED_CAP`` times per room, surface and slot.
 
-* With ``REDIS_URL``: one Lua script per page, run whole by Redis: ``SADD`` of
+* With ``REDIS_URL``: a page view appends its page to a process-local buffer
+  (``rooms.impressions_buffer``), sent as one Lua script call for up to
+  ``IMPRESSIONS_BUFFER_PAGES`` (50) pages when that many wait or the oldest is
+  ``IMPRESSIONS_BUFFER_SECONDS`` (0.1) old; a daemon thread sends stragglers, ``atexit`` and
+  ``impressions_flush`` send the rest. The script, run whole by Redis, does per display ``SADD`` of
   ``room:surface:viewer`` to the slot's seen set (or ``HINCRBY`` of the slot's unidentified
-  counter), and only for a new display ``HINCRBY`` on the hour's live hash and ``PFADD`` into a
-  per-room-hour HyperLogLog (reach, standard error 0.81%). ``impressions_flush`` folds each live
-  hash into the hour's running totals (read, add and delete in one step), writes the totals as
-  absolute values, then marks the hours written; a flush that dies midway is simply repeated.
+  counter), and for the new displays ``HINCRBY`` on the hour's live hash and ``PFADD`` into a
+  per-room-hour HyperLogLog (reach, standard error 0.81%), summed over the batch. A process
+  killed with SIGKILL loses its unsent pages (docs/analytics.md). ``impressions_flush`` folds each
+  live hash into the hour's running totals (read, add and delete in one step), writes the totals
+  as absolute values, then marks the hours written; a flush that dies midway is simply repeated.
 * Without Redis: the cap is kept in the Django cache (``add`` with expiry), and every process
   appends the new displays to its own spool file under ``IMPRESSIONS_DIR/spool/`` (one ``write``
   per page under ``flock``), so whichever process flushes (the Celery worker) sees what daphne
@@ -24,10 +30,13 @@ Every flush records the hours it wrote with an increasing sequence number
 (``impressions_written_since``), so the rollup recomputes them whatever their age.
 """
 
+import atexit
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import threading
 import uuid
 from collections import defaultdict
 from contextlib import contextmanager
@@ -40,6 +49,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from rooms.impressions_buffer import PageBuffer
 from rooms.models import ImpressionCount, Room
 
 Surface = ImpressionCount.Surface
@@ -70,34 +80,63 @@ redis.call('SREM', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 return #vals / 2
 """
-# One page's impressions in one command, run whole by Redis: the dedupe, the increments, then the
-# hour's mark (a fold that runs before the mark still finds the increments; after it, the hour
-# stays marked).
+# The pages of one batch (from the process's buffer) in one command, run whole by Redis: per
+# display the dedupe (``SADD`` to the slot's seen set, or ``HINCRBY`` of its unidentified
+# counter), then per hour and field one ``HINCRBY`` of the new displays, per sketch one ``PFADD``
+# of the new viewers, and the hours' marks (a fold that runs before the marks still finds the
+# increments; after them, the hours stay marked). ARGV: the key prefixes and limits, then five
+# per page: hour, slot, surface, viewer, the room ids comma-separated.
 _RECORD = """
-local live, hours, reach, hour, surface, who = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local seen, cap = ARGV[10], tonumber(ARGV[11])
-local anon = seen .. ':anon'
--- The page's room ids come as one comma-separated argument: packing fifty arguments costs the
--- client more than the script costs Redis.
-for room in string.gmatch(ARGV[9], '%d+') do
-  local field = room .. ':' .. surface
-  local new
-  if who ~= '' then
-    new = redis.call('SADD', seen, field .. ':' .. who) == 1
-  else
-    new = redis.call('HINCRBY', anon, field, 1) <= cap
-  end
-  if new then
-    redis.call('HINCRBY', live, field, 1)
+local live, hours, reach, seenp = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local live_ttl, reach_ttl, cap = ARGV[5], ARGV[6], tonumber(ARGV[7])
+local slot_len, now = tonumber(ARGV[8]), tonumber(ARGV[9])
+local counts, sketches, expiry = {}, {}, {}
+for i = 10, #ARGV, 5 do
+  local hour, slot, surface, who = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local seen = seenp .. slot
+  local set = who ~= '' and seen or seen .. ':anon'
+  -- The seen set lives until its slot is over (an hour more for clocks that disagree).
+  local until_ = math.max((tonumber(slot) + 1) * slot_len, now) + 3600
+  if (expiry[set] or 0) < until_ then expiry[set] = until_ end
+  local fields = counts[hour]
+  if not fields then fields = {}; counts[hour] = fields end
+  for room in string.gmatch(ARGV[i + 4], '%d+') do
+    local field = room .. ':' .. surface
+    local new
     if who ~= '' then
-      local key = reach .. hour .. ':' .. room
-      if redis.call('PFADD', key, who) == 1 then redis.call('EXPIRE', key, ARGV[8]) end
+      new = redis.call('SADD', seen, field .. ':' .. who) == 1
+    else
+      new = redis.call('HINCRBY', set, field, 1) <= cap
+    end
+    if new then
+      fields[field] = (fields[field] or 0) + 1
+      if who ~= '' then
+        local key = reach .. hour .. ':' .. room
+        local viewers = sketches[key]
+        if not viewers then viewers = {}; sketches[key] = viewers end
+        viewers[#viewers + 1] = who
+      end
     end
   end
 end
-redis.call('EXPIREAT', who ~= '' and seen or anon, ARGV[12])
-redis.call('EXPIRE', live, ARGV[7])
-redis.call('SADD', hours, hour)
+for hour, fields in pairs(counts) do
+  local key = live .. hour
+  local any = false
+  for field, n in pairs(fields) do
+    redis.call('HINCRBY', key, field, n)
+    any = true
+  end
+  if any then redis.call('EXPIRE', key, live_ttl) end
+  redis.call('SADD', hours, hour)
+end
+for key, viewers in pairs(sketches) do
+  local changed = 0
+  for j = 1, #viewers, 500 do
+    changed = changed + redis.call('PFADD', key, unpack(viewers, j, math.min(j + 499, #viewers)))
+  end
+  if changed > 0 then redis.call('EXPIRE', key, reach_ttl) end
+end
+for key, at in pairs(expiry) do redis.call('EXPIREAT', key, string.format('%d', at)) end
 return 0
 """
 # Clear an hour's dirty mark only if no fold touched it since we read its totals.
@@ -233,20 +272,88 @@ def impressions_record_at(
     who = _viewer_hash(viewer) if viewer else ""
     rooms = [int(room) for room in room_ids]
     if settings.REDIS_URL:
-        k = _keys()
-        # The seen set lives until its slot is over (an hour more for clocks that disagree).
-        expire_at = max((slot + 1) * SLOT, int(now.timestamp())) + 3600
-        args = [k["live"] + hour, k["live_hours"], k["reach"], hour, surface, who]
-        packed = ",".join(map(str, rooms))
-        seen = f"{k['seen']}{slot}"
-        _script("record", _RECORD)(
-            args=[*args, LIVE_TTL, REACH_TTL, packed, seen, _unidentified_cap(), expire_at]
-        )
+        # Buffered: sent with other pages in one call, within IMPRESSIONS_BUFFER_SECONDS.
+        _page_buffer().add((hour, str(slot), surface, who, ",".join(map(str, rooms))))
         return
+    _spool_new(rooms, surface, slot, who, hour, now)
+
+
+def _spool_new(rooms: list[int], surface: str, slot: int, who: str, hour: str, now) -> None:
     rooms = _local_new(rooms, surface, slot, who, now)
     if rooms:
         line = "".join(f"{hour} {room} {surface} {slot} {who}\n" for room in rooms)
         _spool_append(line.encode())
+
+
+# --- the page buffer (Redis) --------------------------------------------------------------------
+_buffer: PageBuffer | None = None
+_buffer_lock = threading.Lock()
+
+
+def _page_buffer() -> PageBuffer:
+    global _buffer
+    buffer = _buffer
+    if buffer is None:
+        with _buffer_lock:
+            if _buffer is None:
+                _buffer = PageBuffer(_send_pages)
+            buffer = _buffer
+    buffer.max_age = float(getattr(settings, "IMPRESSIONS_BUFFER_SECONDS", 0.1))
+    buffer.max_pages = int(getattr(settings, "IMPRESSIONS_BUFFER_PAGES", 50))
+    return buffer
+
+
+def impressions_send() -> int:
+    """Send this process's buffered pages to Redis now; returns how many."""
+    return _buffer.flush() if _buffer is not None else 0
+
+
+def impressions_discard() -> int:
+    """Drop this process's buffered pages (tests, between one test's settings and the next)."""
+    return _buffer.discard() if _buffer is not None else 0
+
+
+def _send_at_exit() -> None:
+    try:
+        impressions_send()
+    except Exception:
+        logging.getLogger(__name__).exception("impressions: the last send at exit failed")
+
+
+def _forget_parent_buffer() -> None:
+    # A forked child must not send its parent's pages again, nor wait on its locks.
+    global _buffer, _buffer_lock
+    _buffer = None
+    _buffer_lock = threading.Lock()
+
+
+atexit.register(_send_at_exit)
+os.register_at_fork(after_in_child=_forget_parent_buffer)
+
+
+def _send_pages(pages: list[tuple[str, str, str, str, str]]) -> None:
+    """One batch of buffered pages: one script call with Redis (the spool if it is gone)."""
+    now = timezone.now()
+    if not settings.REDIS_URL:
+        for hour, slot, surface, who, packed in pages:
+            rooms = [int(room) for room in packed.split(",")]
+            _spool_new(rooms, surface, int(slot), who, hour, now)
+        return
+    k = _keys()
+    args = [
+        k["live"],
+        k["live_hours"],
+        k["reach"],
+        k["seen"],
+        LIVE_TTL,
+        REACH_TTL,
+        _unidentified_cap(),
+        SLOT,
+        int(now.timestamp()),
+    ]
+    for page in pages:
+        args.extend(page)
+    _script("record", _RECORD)(args=args)
 
 
 def _local_new(rooms: list[int], surface: str, slot: int, who: str, now: datetime) -> list[int]:
@@ -458,8 +565,12 @@ def _upsert(rows: list[tuple[int, datetime, str, int]], *, add: bool) -> None:
 
 
 def impressions_flush() -> list[datetime]:
-    """Move buffered counts into ImpressionCount; returns the hours written. Safe to repeat."""
+    """Move buffered counts into ImpressionCount; returns the hours written. Safe to repeat.
+
+    This process's own waiting pages are sent to Redis first; other processes send theirs
+    within IMPRESSIONS_BUFFER_SECONDS."""
     if settings.REDIS_URL:
+        impressions_send()
         return _flush_redis()
     return _flush_local()
 

@@ -27,6 +27,17 @@ def _impressions_dir(tmp_path, settings):
 
 
 @pytest.fixture(autouse=True)
+def _impressions_buffer(settings):
+    """Pages one test buffered for Redis are dropped, not sent into the next test's Redis (the
+    teardown runs before the test's settings are undone, and waits for a send in flight)."""
+    from rooms.impressions import impressions_discard
+
+    impressions_discard()
+    yield
+    impressions_discard()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 
