@@ -77,14 +77,25 @@
     } else {
       text = "Not listening";
     }
-    if (indicator.textContent !== text) indicator.textContent = text;
-    indicator.dataset.state = kind;
+    // The player reports ten times a second; the page redraws only what changed, and the drift
+    // figure at most once a second (each redraw is layout and paint, on every fan's machine).
+    var now = Date.now();
+    var fresh = indicator.dataset.state !== kind || now - shownAt >= 1000;
+    if (fresh && indicator.textContent !== text) {
+      indicator.textContent = text;
+      shownAt = now;
+    }
+    if (indicator.dataset.state !== kind) indicator.dataset.state = kind;
     if (listenButton) {
-      listenButton.textContent = player.wanted ? "■ Stop" : "▶ Listen";
-      listenButton.classList.toggle("is-playing", player.wanted);
-      listenButton.setAttribute("aria-pressed", player.wanted ? "true" : "false");
+      var label = player.wanted ? "■ Stop" : "▶ Listen";
+      if (listenButton.textContent !== label) {
+        listenButton.textContent = label;
+        listenButton.classList.toggle("is-playing", player.wanted);
+        listenButton.setAttribute("aria-pressed", player.wanted ? "true" : "false");
+      }
     }
   }
+  var shownAt = 0;
 
   player.onStateChange = showSync;
   player.onAudioState = function (playing) {

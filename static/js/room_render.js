@@ -167,14 +167,14 @@
     // The next track is announced a few seconds before it starts (the last one plays out).
     setText("np-h", np && !np.paused && serverNow < np.started_at ? "Up next" : "Now playing");
     if (!np || !np.track.duration_ms) {
-      bar.style.width = "0%";
+      bar.style.setProperty("--p", "0");
       setText("np-elapsed", "0:00");
       return;
     }
     // A paused track holds where it was paused, whatever the clock says.
     var at = np.paused && typeof np.paused_at === "number" ? np.paused_at : serverNow;
     var elapsed = Math.min(np.track.duration_ms, Math.max(0, at - np.started_at));
-    bar.style.width = ((100 * elapsed) / np.track.duration_ms).toFixed(2) + "%";
+    bar.style.setProperty("--p", ((100 * elapsed) / np.track.duration_ms).toFixed(2));
     setText("np-elapsed", at < np.started_at ? "starts in " + mmss(np.started_at - at + 999) : mmss(elapsed));
   }
 
