@@ -15,6 +15,11 @@ GRID_S = 0.1  # claimed positions are compared on this grid
 MAX_GAP_S = 0.6  # no interpolation across a hole in a page's samples wider than this
 
 
+def _startup(sample: dict):
+    sync = sample.get("sync") or {}
+    return sync.get("startup")
+
+
 def stats(values) -> dict:
     v = np.asarray([x for x in values if x is not None], dtype=float)
     if not len(v):
@@ -134,6 +139,11 @@ def analyze(
                 "claimed_err_ms": stats(abs(e) for e in s["err_ms"]),
                 "within_20ms_after_lock_pct": within_pct(s["t"], s["err_ms"], lock),
                 "errors": lst.errors[:5],
+                # When the page's Web Audio engine got its context, a running output, a settled
+                # mapping, the decoded track and its first sound (ms after navigation).
+                "startup_ms": next(
+                    (x["sync"]["startup"] for x in reversed(lst.samples) if _startup(x)), None
+                ),
                 "series": [
                     [round(t - lst.joined_at, 3), round(e, 2), d]
                     for t, e, d in zip(s["t"], s["err_ms"], s["drift_ms"], strict=True)

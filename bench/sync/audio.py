@@ -6,9 +6,12 @@ mixer in one stream, so the time between two channels' marks is what two listene
 with no clock alignment between the pages.
 
 A page gets to its sink one of two ways: its own browser started with `PULSE_SINK=remap<k>`, or,
-with every page in one browser, its output stream (one per AudioContext, all alike to PulseAudio)
-moved to `remap<k>` by the `Router` as it appears; streams nobody claimed play into `parking`,
-which is not recorded.
+with every page in one browser, the `Router`: joins are serialized, the output stream page k's
+AudioContext opens (one per context, all alike to PulseAudio) appears in `parking` (the default,
+not recorded) and is moved to `remap<k>` once it has run for a moment. (Moved in its first tens
+of milliseconds, Chromium's output starts about a second late; moved later, nothing shows in
+its timestamps. Changing the default sink instead would drag earlier pages' streams along.)
+Streams nobody claimed stay in `parking`.
 """
 
 import os
@@ -178,16 +181,18 @@ def with_tempdir_env(pulse: Pulse, sink: int) -> dict[str, str]:
 
 
 class Router:
-    """Moves each page's new output stream to the page's channel (pages in one browser).
+    """Gives each page's new output stream the page's channel (pages in one browser).
 
     Joins are serialized: the pages' streams look alike, so the stream that appears while page k
-    joins is page k's. A stream that appears later is nobody's: it stays in `parking` (unheard)
-    and is reported, so a page that re-created its audio shows as silent, not as another page.
+    joins is page k's, and `claim` moves it to `remap<k>`. A stream that
+    appears later is nobody's: it stays in `parking` (unheard) and is reported, so a page that
+    re-created its audio shows as silent, not as another page.
     """
 
     def __init__(self, pulse: Pulse):
         self.pulse = pulse
         self.assigned: dict[int, int] = {}
+        self.moved = 0
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
         self.env.update(pulse.env)
 
@@ -208,12 +213,26 @@ class Router:
                 ids.add(int(cols[0]))
         return ids
 
+    def _sinks(self) -> dict[int, str]:
+        rows = (line.split("\t") for line in self._pactl("list", "short", "sinks").splitlines())
+        return {int(r[0]): r[1] for r in rows if len(r) >= 2}
+
     def claim(self, known: set[int], channel: int) -> list[int]:
-        """Move the streams that appeared since `known` to `channel`; returns them."""
-        new = sorted(self.streams() - known - set(self.assigned))
-        for stream in new:
-            self._pactl("move-sink-input", str(stream), f"remap{channel}")
+        """The streams that appeared since `known`, now on `channel`'s sink; returns them."""
+        sinks = self._sinks()
+        new = []
+        for line in self._pactl("list", "short", "sink-inputs").splitlines():
+            cols = line.split("\t")
+            if len(cols) < 4 or cols[3] != "protocol-native.c":
+                continue
+            stream, sink = int(cols[0]), int(cols[1])
+            if stream in known or stream in self.assigned:
+                continue
+            if sinks.get(sink) != f"remap{channel}":
+                self._pactl("move-sink-input", str(stream), f"remap{channel}")
+                self.moved += 1
             self.assigned[stream] = channel
+            new.append(stream)
         return new
 
     def unclaimed(self) -> list[int]:

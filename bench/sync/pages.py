@@ -34,6 +34,7 @@ SAMPLE_JS = """() => {
   return [t, api && api.sync ? api.sync() : null];
 }"""
 ROUTE_WAIT_S = 10
+ROUTE_SETTLE_S = 0.3
 LISTEN_JS = """() => {
   const b = document.getElementById("listen-btn");
   if (!b || b.getAttribute("aria-pressed") === "true") return false;
@@ -120,12 +121,15 @@ async def listen(
             if not await _join(listener):
                 return
             deadline = time.time() + ROUTE_WAIT_S
-            while not await asyncio.to_thread(router.claim, known, listener.index):
+            while not (await asyncio.to_thread(router.streams)) - known:
                 if time.time() > deadline:
                     listener.errors.append("route: no audio stream appeared")
-                    break
+                    return
                 await sample(listener)
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.02)
+            # Let the stream start before moving it (see bench/sync/audio.py).
+            await asyncio.sleep(ROUTE_SETTLE_S)
+            await asyncio.to_thread(router.claim, known, listener.index)
     checked = False
     while time.time() < end:
         started = time.time()

@@ -3,8 +3,9 @@
     python bench/sync/run.py                     # the app: 8 pages, 1 s apart, 60 s steady
     python bench/sync/run.py --target standalone --offset 3:50   # the pipeline, known answer
 
-The pages share one headless Chromium (`--browsers per-page`: one each) and each page's audio goes
-to its own channel of one PulseAudio null sink; one `parec` records all channels, so every page is
+Each page runs in its own headless Chromium, as each fan has their own browser (`--browsers
+shared`: one for all, lighter), and each page's audio goes to its own channel of one PulseAudio
+null sink; one `parec` records all channels, so every page is
 heard on one clock. The track's
 marks (catalog/synth.py) are located in each channel; the pages' claimed positions are sampled
 from `window.roomtone.sync()`. Loopback only, bounded in time. Needs Debian's `pulseaudio` and
@@ -47,8 +48,9 @@ def parse_args(argv=None):
     p.add_argument(
         "--browsers",
         choices=("shared", "per-page"),
-        default="shared",
-        help="one Chromium for all pages (streams routed per page) or one per page",
+        default="per-page",
+        help="one Chromium per page (as fans have), or one for all pages with each page's "
+        "stream routed to its channel (lighter; Chromium's shared audio output starts late)",
     )
     p.add_argument(
         "--engine",
@@ -127,6 +129,7 @@ async def drive(listeners, pulse, setup, track_s, run_s, args):
             )
             if router is not None:
                 room["unclaimed_streams"] = await asyncio.to_thread(router.unclaimed)
+                room["streams_moved"] = router.moved
         finally:
             await asyncio.gather(*(pages.close(lst) for lst in listeners))
             if shared is not None:

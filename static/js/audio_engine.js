@@ -13,12 +13,21 @@
     maxSeconds: 900, // decoded PCM costs ~0.4 MB a second: longer tracks play through <audio>
     maxBytes: 80 * 1024 * 1024, // encoded size cap (Content-Length, then the body)
     scheduleAheadS: 0.1, // a (re)start is placed this far ahead of the context clock
-    rescheduleS: 0.01, // restart only when the heard position is off by more than this
+    rescheduleS: 0.005, // restart only when the heard position is off by more than this
     rescheduleGapMs: 500, // and not again before the last restart has been measured
     // Latency costs nothing here (the schedule accounts for it), underruns cost everything: ask
-    // for the larger output buffers of "playback" so a busy machine does not starve the output.
-    latencyHint: "playback",
+    // for buffers long enough that a busy machine does not starve the output. ("playback" gave
+    // 56-80 ms on PulseAudio and 50-100 ms stalls when other pages loaded; 0.1 gives ~300 ms.)
+    latencyHint: 0.1,
     mapSamples: 9, // output timestamps kept; their median maps context time to performance.now
+    // The mapping is only trusted once the output runs: for about a second after a context
+    // starts its timestamps are degenerate, then they step once or twice (by up to the output
+    // latency) in the first few hundred ms. The first start waits until they have held within
+    // `mapSettleS` for `settleHoldMs` (or `settleMs` have passed since the first sample).
+    mapSettleS: 0.002,
+    settleHoldMs: 300,
+    settleMs: 2500,
+    settleEveryMs: 20,
     errorSamples: 5, // heard-position errors kept; their median decides a restart
   };
 
@@ -51,6 +60,10 @@
     return root.performance.now();
   }
 
+  function spread(values) {
+    return Math.max.apply(null, values) - Math.min.apply(null, values);
+  }
+
   function median(values) {
     var sorted = values.slice().sort(function (a, b) {
       return a - b;
@@ -66,6 +79,9 @@
    * Null while the output has not run yet.
    */
   function mappingSample(ctx, nowMs) {
+    // Until the output device runs, Chromium reports an outputLatency of 0 and timestamps that
+    // agree with each other but not with what will be heard.
+    if (ctx.outputLatency === 0) return null;
     if (typeof ctx.getOutputTimestamp === "function") {
       var ts = ctx.getOutputTimestamp();
       if (!ts || !(ts.performanceTime > 0) || !(ts.contextTime > 0)) return null;
@@ -200,6 +216,11 @@
     this.source = null; // {node, at, offset, url, key, duration, startedMs}
     this.retiring = null; // a replaced source, stopping at the context time its successor starts
     this.maps = [];
+    this.firstMapMs = null;
+    this.anchor = null; // the mapping sample the latest ones agree with, since stableSince
+    this.stableSince = null;
+    // When each step of getting to sound happened (performance.now() ms), for diagnostics.
+    this.startup = { context: null, output: null, settled: null, decoded: null, heard: null };
     this.errors = [];
     this.lastError = null;
     this.restarts = 0;
@@ -214,9 +235,14 @@
     if (!this.ctx) {
       var Ctx = contextClass();
       this.ctx = new Ctx({ latencyHint: this.opts.latencyHint });
+      this.startup.context = perfNow();
+      this._watchOutput();
       var self = this;
       this.ctx.onstatechange = function () {
         self.maps = [];
+        self.firstMapMs = null;
+        self.anchor = null;
+        if (self.ctx.state === "running") self._watchOutput();
         self._changed();
       };
     }
@@ -271,6 +297,7 @@
         if (self.track !== entry) return;
         entry.buffer = buffer;
         entry.state = "ready";
+        if (self.startup.decoded === null) self.startup.decoded = perfNow();
         self._changed();
       })
       .catch(function (err) {
@@ -306,8 +333,57 @@
   WebAudioEngine.prototype._sampleMap = function (nowMs) {
     var sample = mappingSample(this.ctx, nowMs);
     if (sample === null) return;
+    if (this.firstMapMs === null) this.firstMapMs = nowMs;
+    if (this.anchor === null || Math.abs(sample - this.anchor) > this.opts.mapSettleS) {
+      this.anchor = sample;
+      this.stableSince = nowMs;
+    }
+    if (this.startup.output === null) this.startup.output = nowMs;
     this.maps.push(sample);
     if (this.maps.length > this.opts.mapSamples) this.maps.shift();
+    // A step (the output started or restarted): the newest samples agree with each other and
+    // not with the rest. Keep only them, so the median follows at once instead of five ticks
+    // later (a lagging median makes restarts that overshoot).
+    var n = this.maps.length;
+    if (n >= 6) {
+      var recent = this.maps.slice(n - 3);
+      var older = median(this.maps.slice(0, n - 3));
+      if (spread(recent) <= this.opts.mapSettleS && Math.abs(median(recent) - older) > 0.01) {
+        this.maps = recent;
+      }
+    }
+  };
+
+  /**
+   * Until the mapping settles, sample it every `settleEveryMs` rather than at the player's ticks:
+   * the first start comes as soon as the output runs, not three ticks later.
+   */
+  WebAudioEngine.prototype._watchOutput = function () {
+    var self = this;
+    var runs = Math.ceil(this.opts.settleMs / this.opts.settleEveryMs);
+    clearInterval(this._watch);
+    this._watch = setInterval(function () {
+      runs -= 1;
+      if (!self.ctx || self.ctx.state === "closed" || runs < 0) {
+        clearInterval(self._watch);
+        return;
+      }
+      var nowMs = perfNow();
+      self._sampleMap(nowMs);
+      if (self.maps.length && self.settled(nowMs)) {
+        clearInterval(self._watch);
+        self._changed();
+      }
+    }, this.opts.settleEveryMs);
+    // Under Node (the unit tests) a pending watch must not keep the process alive.
+    if (this._watch && this._watch.unref) this._watch.unref();
+  };
+
+  /** Whether the mapping can be trusted for a first start. */
+  WebAudioEngine.prototype.settled = function (nowMs) {
+    if (!this.maps.length) return false;
+    if (nowMs - this.stableSince >= this.opts.settleHoldMs) return true;
+    return nowMs - this.firstMapMs >= this.opts.settleMs;
   };
 
   /** The track position heard at performance time `ms`, or null when nothing is scheduled. */
@@ -333,7 +409,8 @@
     if (!this.running() || !this.track || this.track.state !== "ready") return null;
     var nowMs = perfNow();
     this._sampleMap(nowMs);
-    if (this.map() === null) return null;
+    if (this.map() === null || (!this.source && !this.settled(nowMs))) return null;
+    if (this.startup.settled === null) this.startup.settled = nowMs;
     if (!this.source || this.source.key !== this.track.key || this.source.url !== this.track.url) {
       this._start(expectedAt, nowMs);
       return null;
@@ -372,6 +449,9 @@
         startedMs: nowMs,
       };
       if (old && old.key === this.track.key) this.restarts += 1;
+      if (this.startup.heard === null) {
+        this.startup.heard = (plan.at + this.map()) * 1000;
+      }
     }
     if (old) {
       stopNode(old.node, this.source ? plan.at : 0);

@@ -490,8 +490,18 @@
       engine: this.engine || (this._webEngine() ? "webaudio" : "htmlaudio"),
       status: this.status(),
       rate: web ? 1 : this.audio.playbackRate,
+      startup: web && this.web ? startupState(this.web.startup) : null,
     };
   };
+
+  // ms since the page's navigation started (performance.now() is counted from there).
+  function startupState(marks) {
+    var out = {};
+    Object.keys(marks).forEach(function (key) {
+      out[key + "_ms"] = marks[key] === null ? null : Math.round(marks[key]);
+    });
+    return out;
+  }
 
   SyncPlayer.prototype._emit = function () {
     if (this.onStateChange) this.onStateChange(this.state());

@@ -222,7 +222,40 @@ def test_web_audio_schedule_maps_the_room_onto_the_context_clock():
     assert result["noTs"] == pytest.approx(1.0 - 0.5 + 0.05)
 
 
-def test_web_audio_engine_restarts_only_past_10_ms():
+def test_web_audio_waits_for_a_settled_mapping_and_follows_a_step_at_once():
+    result = run(
+        """
+        const e = new A.WebAudioEngine();
+        e.load("/media/t.wav"); await flush(); await flush();
+        const ctx = FakeContext.last;
+        const expectedAt = (ms) => (ms - 1000) / 1000 + 30;
+        // The output has not started: its timestamps ramp.
+        let ramp = 0.3;
+        ctx.getOutputTimestamp = () => ({contextTime: ctx.currentTime - ramp, performanceTime: perf});
+        const ramping = [];
+        for (let i = 0; i < 4; i++) { advance(100); ramp -= 0.1; e.tick(expectedAt); ramping.push(ctx.started.length); }
+        ramp = 0.05;  // running: once the samples have held for 300 ms, the first start comes
+        for (let i = 0; i < 3; i++) { advance(100); e.tick(expectedAt); }
+        const startedBeforeHold = ctx.started.length;
+        advance(100); e.tick(expectedAt);
+        const startedAfterSettling = ctx.started.length;
+        for (let i = 0; i < 6; i++) { advance(100); e.tick(expectedAt); }
+        ramp = 0.09;  // the output restarted 40 ms later: three samples and the window follows
+        for (let i = 0; i < 3; i++) { advance(100); e.tick(expectedAt); }
+        console.log(JSON.stringify({ramping, startedBeforeHold, startedAfterSettling,
+                                    maps: e.maps.length,
+                                    map: e.map()}));
+        """,
+        web=True,
+    )
+    assert result["ramping"] == [0, 0, 0, 0]
+    assert result["startedBeforeHold"] == 0 and result["startedAfterSettling"] == 1
+    assert result["maps"] == 3
+    # performance.now()/1000 - contextTime = 0.5 (the fake's clock) + the output's 90 ms.
+    assert result["map"] == pytest.approx(0.59, abs=1e-9)
+
+
+def test_web_audio_engine_restarts_only_past_5_ms():
     result = run(
         """
         const e = new A.WebAudioEngine();
@@ -234,7 +267,7 @@ def test_web_audio_engine_restarts_only_past_10_ms():
         const first = ctx.started[0];
         const errs = [];
         for (let i = 0; i < 10; i++) { advance(100); errs.push(e.tick(expectedAt)); }
-        lag = 0.007;  // 7 ms: inside the band, no restart
+        lag = 0.003;  // 3 ms: inside the band, no restart
         for (let i = 0; i < 10; i++) { advance(100); e.tick(expectedAt); }
         const afterSmall = ctx.started.length;
         lag = 0.040;  // 40 ms: restart, the old source stopping when the new one starts
@@ -321,7 +354,7 @@ def test_web_audio_hands_the_last_track_over_to_the_next_back_to_back():
                          track: {audio_url: "/media/a.wav", duration_ms: 60000}});
         await flush(); await flush();
         p.listen(); clearInterval(p._ticker);
-        advance(100); p._tick();
+        for (let i = 0; i < 4; i++) { advance(100); p._tick(); }  // the output mapping settles
         const ctx = FakeContext.last;
         const before = {started: ctx.started.length, stopped: ctx.stopped.length};
         const endsAt = now() + 2900;  // the last track's end, on the server clock
