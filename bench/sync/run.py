@@ -5,8 +5,7 @@
 
 Each page runs in its own headless Chromium, as each fan has their own browser (`--browsers
 shared`: one for all, lighter), and each page's audio goes to its own channel of one PulseAudio
-null sink; one `parec` records all channels, so every page is
-heard on one clock. The track's
+null sink; one `parec` records all channels, so every page is heard on one clock. The track's
 marks (catalog/synth.py) are located in each channel; the pages' claimed positions are sampled
 from `window.roomtone.sync()`. Loopback only, bounded in time. Needs Debian's `pulseaudio` and
 `pulseaudio-utils`. Results go to bench/results/ and, with --docs, into the "Sync" section of
