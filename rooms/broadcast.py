@@ -6,7 +6,9 @@ consumes a number. The frame is serialised once here. With `ROOM_EVENTS_VIA_HUB`
 events go through the room hub (rooms/hub.py): one Redis publish, and each process writes the same
 frame to all its sockets of the room; off, through the channel layer's room group, each consumer
 writing the same text. Unnumbered instructions for each consumer (`room_control`: bans, a fan's
-own role) always take the room group, since every consumer answers them with frames of its own.
+own role, room settings) take the same path as the events, after those published before them:
+through the hub they reach each local socket's consumer (never the client), which answers with
+frames of its own; off, through the room group.
 """
 
 import json
@@ -16,7 +18,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
-from rooms.hub import hub_publish, hub_rooms_enabled
+from rooms.hub import hub_control, hub_publish, hub_rooms_enabled
 from rooms.models import Playback
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,20 @@ def room_event(*, room_id: int, event: dict) -> dict:
 
 def room_control(*, room_id: int, message: dict) -> None:
     """An unnumbered instruction for the room's consumers (never forwarded to clients as is)."""
-    transaction.on_commit(lambda: group_send(room_id, {"type": "room.control", **message}))
+    control = {"type": "room.control", **message}
+    if hub_rooms_enabled():
+        transaction.on_commit(lambda: _publish_control(room_id, control))
+        return
+    transaction.on_commit(lambda: group_send(room_id, control))
+
+
+def _publish_control(room_id: int, control: dict) -> None:
+    try:
+        hub_control(room_id=room_id, message=control)
+    except Exception:
+        # A fan whose role changed sees it on the next snapshot; a ban is enforced on the next
+        # action and the next join whatever this socket was told.
+        log.exception("room %s: control broadcast failed", room_id)
 
 
 # --- the room's standard events, each read fresh inside the writer's transaction --------------

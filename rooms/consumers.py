@@ -3,16 +3,24 @@
 docs/protocol.md is the contract; rooms/protocol.py implements the frames for this socket and for
 the HTTP fallback (rooms/sse.py) alike. With `ROOM_EVENTS_VIA_HUB` on, room-wide events reach the
 socket through the room hub (rooms/hub.py), which writes each event's one encoding to every local
-socket of the room and closes a socket that falls too far behind with 4008; the room group on the
-channel layer then carries only `room.control` instructions, which each consumer answers for its
-own fan. Off, room events come through the room group as `room.event` messages.
+socket of the room and closes a socket that falls too far behind with 4008. `room.control`
+instructions (a ban, a fan's role, room settings) come the same way, in order with the events,
+and each consumer answers them for its own fan; the consumer then has no channel of its own on the
+channel layer (`channel_layer_alias` is None), with the subscription, receive task and queue an
+idle socket would otherwise keep. Off, both come through the room group on the channel layer as
+`room.event` and `room.control` messages.
 """
 
 import asyncio
 import json
+import logging
+import uuid
+from collections import deque
 from urllib.parse import parse_qs
 
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 
@@ -33,6 +41,8 @@ from rooms.protocol import (
 )
 from rooms.selectors import now_ms
 
+log = logging.getLogger(__name__)
+
 try:
     # daphne's join-storm cost (rooms/hub.py); harmless under other servers.
     autobahn_lazy_debug_args()
@@ -40,13 +50,47 @@ except ImportError:  # autobahn comes with daphne
     pass
 
 
+def _concerns(conn: Conn, message: dict) -> bool:
+    """Whether `control_frames` has anything for this fan: room-wide changes, or the fan named."""
+    if message.get("action") == "room":
+        return True
+    return conn.user.is_authenticated and message.get("user_id") == conn.user.pk
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     room = None
     session_id: int | None = None
     conn: Conn | None = None
     listener = None
+    # Control messages from the hub waiting for this socket's answer, and the task answering.
+    controls: deque | None = None
+    answering: asyncio.Task | None = None
+
+    @property
+    def channel_layer_alias(self):
+        # Read by AsyncConsumer.__call__: with the hub carrying room events and control
+        # messages alike, the socket needs no channel (nor its receive loop) on the layer.
+        return None if hub_rooms_enabled() else DEFAULT_CHANNEL_LAYER
+
+    async def __call__(self, scope, receive, send):
+        if self.channel_layer_alias is not None:
+            return await super().__call__(scope, receive, send)
+        # Channels' loop without a channel layer (AsyncConsumer.__call__), minus the Task it
+        # wraps each `receive` in and the `asyncio.wait` around it: with one source of messages
+        # the consumer can await it itself, and an idle socket keeps one coroutine, not three.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def connect(self):
+        if self.channel_layer is None:
+            # Only a label now (the listening session's, an anonymous fan's rate limit key).
+            self.channel_name = f"hub!{uuid.uuid4().hex}"
         self.user = self.scope.get("user") or AnonymousUser()
         slug = self.scope["url_route"]["kwargs"]["slug"]
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -61,7 +105,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=close_code)
             return
         self.room = room
-        await self.channel_layer.group_add(room_group(room.id), self.channel_name)
+        if self.channel_layer is not None:
+            await self.channel_layer.group_add(room_group(room.id), self.channel_name)
         # The session is written with this process's other joins (rooms/presence.py), while
         # the socket joins the hub; the listener count and `listeners` event follow from it.
         opening = asyncio.ensure_future(
@@ -76,7 +121,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if hub_rooms_enabled():
                 # Joined before the snapshot is read: events from then on are held, and those
                 # the snapshot already covers are skipped when the listener starts.
-                self.listener = await room_hub().join(room.id, self.base_send)
+                self.listener = await room_hub().join(
+                    room.id, self.base_send, on_control=self._on_control
+                )
         finally:
             self.session_id = await opening
         who = str(self.user.pk) if self.user.is_authenticated else self.channel_name
@@ -94,7 +141,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.listener is not None:
             self.listener.hub.leave(self.listener)
             self.listener = None
-        await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
+        if self.answering is not None:
+            self.answering.cancel()
+        if self.channel_layer is not None:
+            await self.channel_layer.group_discard(room_group(room_id), self.channel_name)
         if self.session_id is not None:
             scheduler.unwatch(room_id, self.session_id)
             session_id, self.session_id = self.session_id, None
@@ -135,6 +185,29 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if close_code is not None:
             await self.close(code=close_code)
 
+    # --- control messages from the hub ----------------------------------------------------------
+
+    def _on_control(self, message: dict) -> None:
+        """Called by the hub, in order with this socket's frames; answered one at a time."""
+        if self.conn is None or not _concerns(self.conn, message):
+            return
+        if self.controls is None:
+            self.controls = deque()
+        self.controls.append(message)
+        if self.answering is None:
+            self.answering = asyncio.ensure_future(self._answer_controls())
+
+    async def _answer_controls(self):
+        try:
+            while self.controls:
+                try:
+                    await self.room_control(self.controls.popleft())
+                except Exception:
+                    log.exception("room %s: control message failed", getattr(self.room, "id", None))
+        finally:
+            self.answering = None
+            self.controls = None  # rare: no queue kept by an idle socket
+
 
 class DiagnosticsConsumer(AsyncWebsocketConsumer):
     """The connection check's socket: answers `time.ping` and nothing else.
@@ -145,6 +218,8 @@ class DiagnosticsConsumer(AsyncWebsocketConsumer):
 
     # Enough for several checks from one page; a socket past it is not a connection check.
     MAX_FRAMES = 50
+    # It never hears from the channel layer: no channel of its own there.
+    channel_layer_alias = None
 
     async def connect(self):
         self.frames = 0

@@ -4,9 +4,9 @@ Stock Channels pays, for every listener of every event, a channel-layer message,
 dispatch and a ``json.dumps``; on two cores that tops out near 8,000 deliveries a second. The hub
 inverts it: the publisher encodes an event once (``hub_publish``), Redis carries it once to each
 process that has listeners in the room, and the process writes that same frame to each local
-socket: under daphne one pre-built WebSocket frame sent as is, elsewhere through the socket's
-ASGI ``send``. Channels still owns the connection, authentication and client frames; only the
-room broadcast goes around the consumer machinery. ``bench/fanout`` measures it
+socket: under daphne one pre-built WebSocket frame sent as is (``rooms/hub_daphne.py``), elsewhere
+through the socket's ASGI ``send``. Channels still owns the connection, authentication and client
+frames; only the room broadcast goes around the consumer machinery. ``bench/fanout`` measures it
 (``docs/benchmarks.md``, "Fan-out").
 
 A consumer adopts it like this::
@@ -25,6 +25,12 @@ them while it answers a client frame); ``hub.taps`` are called once per event pe
 room consumer arms its advance timer from them). ``rooms/consumers.py`` and ``rooms/sse.py`` use
 the hub when ``ROOM_EVENTS_VIA_HUB`` is on (``hub_rooms_enabled()``).
 
+Room control instructions (``hub_control``: a ban, a fan's role, room settings) take the same
+Redis channel, so they keep their place among the room's events, but are never sent to a socket:
+each listener that joined with ``on_control`` has it called with the message (one decoding per
+process, shared by all listeners; read it, never change it), in order with its frames, held and
+queued like them. The room consumer then needs no channel of its own on the channel layer.
+
 Slow listeners cannot stall a room or grow memory: each socket may have at most ``max_frames``
 frames waiting in the hub and ``max_bytes`` waiting in the server's transport. Past either bound
 the socket is closed with ``CLOSE_TOO_SLOW`` (4008) and the room goes on. The client reconnects
@@ -35,7 +41,6 @@ abort (1006) instead and does the same.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
@@ -46,6 +51,12 @@ from typing import Any
 
 from django.conf import settings
 
+from rooms.hub_daphne import (  # noqa: F401 - autobahn_lazy_debug_args is public here
+    _unwrap_send,
+    _ws_text_frame,
+    autobahn_lazy_debug_args,
+)
+
 log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 4008
@@ -53,6 +64,9 @@ DEFAULT_MAX_FRAMES = 256
 DEFAULT_MAX_BYTES = 128 * 1024
 
 Send = Callable[[dict], Awaitable[None]]
+OnControl = Callable[[dict], None]
+# The head of a control payload; an event's head is its seq or empty.
+CONTROL_HEAD = "!\n"
 _CLOSE_TOO_SLOW_MSG = {"type": "websocket.close", "code": CLOSE_TOO_SLOW, "reason": "too slow"}
 
 
@@ -61,6 +75,20 @@ def encode_event(event: dict) -> str:
     seq = event.get("seq")
     head = str(seq) if isinstance(seq, int) else ""
     return head + "\n" + json.dumps(event, separators=(",", ":"))
+
+
+def encode_control(message: dict) -> str:
+    """The wire payload of a room control instruction (``{"type": "room.control", ...}``)."""
+    return CONTROL_HEAD + json.dumps(message, separators=(",", ":"))
+
+
+class _Control:
+    """A control instruction waiting in a listener's frames (held or queued), in order."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: dict):
+        self.message = message
 
 
 def _decode_payload(payload: str) -> tuple[int | None, str]:
@@ -82,15 +110,19 @@ class Listener:
         "task",
         "closed",
         "dropped",
+        "on_control",
     )
 
-    def __init__(self, hub: RoomHub, room_id: int, send: Send):
+    def __init__(self, hub: RoomHub, room_id: int, send: Send, on_control: OnControl | None = None):
         self.hub = hub
         self.room_id = room_id
+        self.on_control = on_control
         self.send, self.backlog, self.direct = _unwrap_send(send, hub.direct_writes)
         # Frames that arrive between join and the snapshot wait here, with their seq.
-        self.held: list[tuple[int | None, dict]] | None = []
-        self.pending: deque[dict] = deque()
+        self.held: list[tuple[int | None, dict | _Control]] | None = []
+        # Frames behind a send that is waiting on the socket; a deque only while there are
+        # some (an empty deque costs ~0.75 KB, kept by every idle socket otherwise).
+        self.pending: deque[dict | _Control] | tuple = ()
         self.task: asyncio.Task | None = None
         self.closed = False
         self.dropped = False
@@ -143,11 +175,14 @@ class RoomHub:
         self.taps: list[Callable[[int, str], None]] = []
 
     # --- membership --------------------------------------------------------------------------
-    async def join(self, room_id: int, send: Send) -> Listener:
+    async def join(
+        self, room_id: int, send: Send, *, on_control: OnControl | None = None
+    ) -> Listener:
         """Register a socket's ASGI ``send``; returns once this process receives the room's
         events, so a snapshot built afterwards misses nothing. Frames are held until
-        ``listener.start()``."""
-        listener = Listener(self, room_id, send)
+        ``listener.start()``. ``on_control`` (plain, not async: schedule any work) is called
+        with each room control message, in order with the frames."""
+        listener = Listener(self, room_id, send, on_control)
         self.rooms.setdefault(room_id, set()).add(listener)
         await self._sync_subscription(room_id)
         return listener
@@ -155,7 +190,7 @@ class RoomHub:
     def leave(self, listener: Listener) -> None:
         """Forget a socket (idempotent; safe after a drop)."""
         listener.closed = True
-        listener.pending.clear()
+        listener.pending = ()
         if listener.task is not None:
             listener.task.cancel()
         self._forget(listener)
@@ -180,6 +215,9 @@ class RoomHub:
         """Hand one encoded event to every local socket of the room, in arrival order."""
         members = self.rooms.get(room_id)
         if not members:
+            return
+        if payload.startswith(CONTROL_HEAD):
+            self._deliver_control(room_id, members, payload[len(CONTROL_HEAD) :])
             return
         seq, frame = _decode_payload(payload)
         if seq is not None and seq > self.last_seq.get(room_id, -1):
@@ -208,7 +246,24 @@ class RoomHub:
             else:
                 self.offer(listener, msg)
 
-    def offer(self, listener: Listener, msg: dict) -> None:
+    def _deliver_control(self, room_id: int, members: set[Listener], text: str) -> None:
+        try:
+            control = _Control(json.loads(text))
+        except ValueError:
+            log.exception("room %s: unreadable control message", room_id)
+            return
+        for listener in tuple(members):
+            if listener.on_control is None:
+                continue
+            if listener.held is not None:
+                if len(listener.held) >= self.max_frames:
+                    self._drop(listener)
+                else:
+                    listener.held.append((None, control))
+            else:
+                self.offer(listener, control)
+
+    def offer(self, listener: Listener, msg: dict | _Control) -> None:
         if listener.closed:
             return
         if listener.task is not None:
@@ -216,7 +271,12 @@ class RoomHub:
             if len(listener.pending) >= self.max_frames:
                 self._drop(listener)
             else:
+                if not listener.pending:
+                    listener.pending = deque()
                 listener.pending.append(msg)
+            return
+        if type(msg) is _Control:
+            self._react(listener, msg)
             return
         if listener.backlog is not None and listener.backlog() > self.max_bytes:
             self._drop(listener)
@@ -238,7 +298,11 @@ class RoomHub:
         try:
             await _resume(coro, yielded)
             while listener.pending and not listener.closed:
-                await listener.send(listener.pending.popleft())
+                msg = listener.pending.popleft()
+                if type(msg) is _Control:
+                    self._react(listener, msg)
+                else:
+                    await listener.send(msg)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -247,6 +311,14 @@ class RoomHub:
             self._forget(listener)
         finally:
             listener.task = None
+            if not listener.pending:
+                listener.pending = ()
+
+    def _react(self, listener: Listener, control: _Control) -> None:
+        try:
+            listener.on_control(control.message)
+        except Exception:
+            log.exception("room %s: control handler failed", listener.room_id)
 
     def _drop(self, listener: Listener) -> None:
         log.info("room %s: dropping a listener too slow to keep up", listener.room_id)
@@ -412,88 +484,6 @@ async def _resume(coro, yielded) -> None:
             return
 
 
-def _unwrap_send(send: Send, direct_writes: bool):
-    """The server's own send; with daphne also a probe of its unsent bytes and, when allowed,
-    a direct writer for pre-built frames."""
-    # Channels' session middleware wraps send to save sessions on HTTP responses; WebSocket
-    # frames pass through it untouched, so the hub skips a coroutine call per frame.
-    for _ in range(5):
-        inner = getattr(getattr(send, "__self__", None), "real_send", None)
-        if inner is None:
-            break
-        send = inner
-    backlog = direct = None
-    if isinstance(send, functools.partial) and send.args:
-        protocol = send.args[0]
-        transport = getattr(protocol, "transport", None)
-        if transport is not None and hasattr(transport, "_tempDataLen"):
-            backlog = functools.partial(_twisted_backlog, transport)
-            if direct_writes and _DirectSocket.supports(protocol, transport):
-                direct = _DirectSocket(protocol, transport)
-    return send, backlog, direct
-
-
-class _DirectSocket:
-    """Writes one pre-built WebSocket frame, shared by every listener of an event, under
-    daphne's autobahn protocol.
-
-    Going through ASGI send costs, per listener, a coroutine, autobahn framing the message
-    again, and Twisted registering the socket for writing and unregistering it after one send:
-    most of daphne's cost per delivery. The frame bytes are the same for everyone (a server
-    frame is not masked), so this sends them straight to the socket, as asyncio servers do,
-    and falls back to Twisted's buffer whenever that buffer is not empty, which keeps the
-    order with frames the consumer sends itself."""
-
-    __slots__ = ("protocol", "transport", "sock")
-
-    def __init__(self, protocol, transport):
-        self.protocol, self.transport, self.sock = protocol, transport, transport.socket
-
-    @staticmethod
-    def supports(protocol, transport) -> bool:
-        from twisted.internet.tcp import Server
-
-        return (
-            type(transport) is Server  # plain TCP: TLS would need its own framing of bytes
-            and getattr(protocol, "_perMessageCompress", True) is None
-            and getattr(protocol, "autoFragmentSize", 1) == 0
-        )
-
-    def write(self, wire: bytes) -> None:
-        protocol, transport = self.protocol, self.transport
-        if protocol.state != protocol.STATE_OPEN or transport.disconnecting:
-            return  # closing: the consumer's disconnect follows
-        if transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
-            transport.write(wire)
-            return
-        try:
-            sent = self.sock.send(wire)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return  # the connection is gone; Twisted will see it and daphne disconnect
-        if sent < len(wire):
-            transport.write(wire[sent:])
-
-
-def _ws_text_frame(text: str) -> bytes:
-    data = text.encode()
-    n = len(data)
-    if n < 126:
-        head = bytes((0x81, n))
-    elif n < 65536:
-        head = b"\x81\x7e" + n.to_bytes(2, "big")
-    else:
-        head = b"\x81\x7f" + n.to_bytes(8, "big")
-    return head + data
-
-
-def _twisted_backlog(transport) -> int:
-    # daphne hands frames to Twisted, whose write() buffers without limit and never makes the
-    # ASGI send wait, so the only sign of a slow reader is this buffer.
-    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-
-
 def _layer_prefix() -> str:
     config = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
     return config.get("prefix", "roomtone")
@@ -529,41 +519,6 @@ def current_hub() -> RoomHub | None:
     return _hubs.get(asyncio.get_running_loop())
 
 
-def autobahn_lazy_debug_args() -> None:
-    """Make autobahn build the arguments of its debug log lines only when one is rendered.
-
-    autobahn (under daphne) formats them eagerly even with debug logging off: a ``pformat`` of
-    ~40 options for every new connection and three ``click.style`` calls for every frame it
-    sends. Profiled under a join storm of 2,000 sockets, that ``pformat`` was the largest cost
-    of accepting a connection. Idempotent; call it once where the ASGI app is built."""
-    from autobahn.websocket import protocol
-
-    if getattr(protocol, "_lazy_debug_args", False):
-        return
-    eager_pformat = protocol.pformat
-    for name in ("pformat", "hltype", "hlval"):
-        protocol.__dict__[name]  # noqa: B018 - fail loudly if autobahn renames them
-        setattr(protocol, name, functools.partial(_LazyFormat, getattr(protocol, name)))
-    # The one caller that needs a real string back.
-    protocol.Timings.__str__ = lambda self: eager_pformat(self._timings)
-    protocol._lazy_debug_args = True
-
-
-class _LazyFormat:
-    __slots__ = ("fn", "arg")
-
-    def __init__(self, fn, arg):
-        self.fn, self.arg = fn, arg
-
-    def __format__(self, spec: str) -> str:
-        return format(self.fn(self.arg), spec)
-
-    def __str__(self) -> str:
-        return str(self.fn(self.arg))
-
-    __repr__ = __str__
-
-
 # --- publishing ------------------------------------------------------------------------------
 _sync_redis: Any = None
 
@@ -573,8 +528,18 @@ def hub_publish(*, room_id: int, event: dict) -> None:
 
     Call it from sync code, after commit (services use ``transaction.on_commit``). Async code
     uses ``ahub_publish`` so the event loop never waits on a socket."""
+    _publish_sync(room_id, encode_event(event))
+
+
+def hub_control(*, room_id: int, message: dict) -> None:
+    """Send a room control instruction (``{"type": "room.control", ...}``) to the room's
+    listeners in every process, after the room events published before it. Sync, after commit,
+    as ``hub_publish``; no client sees it as a frame."""
+    _publish_sync(room_id, encode_control(message))
+
+
+def _publish_sync(room_id: int, payload: str) -> None:
     global _sync_redis
-    payload = encode_event(event)
     if settings.REDIS_URL:
         if _sync_redis is None:
             import redis

@@ -6,9 +6,10 @@ frame and answers with the frames the socket would have answered with. Both go t
 rooms/protocol.py, so the rules are the socket's. docs/protocol.md ("HTTP fallback") is the
 contract.
 
-With `ROOM_EVENTS_VIA_HUB` on, room events come from the room hub like a socket's, into a bounded
-queue per stream; a stream that falls that far behind ends, and the page reconnects and resyncs
-from a snapshot. Off, they come through the channel layer's room group.
+With `ROOM_EVENTS_VIA_HUB` on, room events and `room.control` instructions come from the room hub
+like a socket's, in order, into a bounded queue per stream; a stream that falls that far behind
+ends, and the page reconnects and resyncs from a snapshot. Off, both come through the channel
+layer's room group.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ import json
 import logging
 import re
 import time
+import uuid
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -83,24 +85,47 @@ def _seq_of(text: str) -> int | None:
 
 
 class HubFeed:
-    """The hub's `send` for one event stream: room frames into a bounded queue.
+    """The hub's `send` (and `on_control`) for one event stream: room frames (text) and control
+    messages (dicts) into one bounded queue, in the order the hub hands them over.
 
-    Past `limit` waiting frames (or when the hub drops the listener) the feed ends with a None,
-    and stops taking frames, so a stalled stream holds at most `limit` of them."""
+    Past `limit` waiting items (or when the hub drops the listener) the feed ends with a None,
+    and stops taking more, so a stalled stream holds at most `limit` of them."""
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[str | dict | None] = asyncio.Queue()
         self.ended = False
 
     async def __call__(self, message: dict) -> None:
+        if message.get("type") != "websocket.send":
+            self._end()
+        else:
+            self._put(message["text"])
+
+    def control(self, message: dict) -> None:
+        self._put(message)
+
+    def _put(self, item: str | dict) -> None:
         if self.ended:
             return
-        if message.get("type") != "websocket.send" or self.queue.qsize() >= self.limit:
+        if self.queue.qsize() >= self.limit:
+            self._end()
+            return
+        self.queue.put_nowait(item)
+
+    def _end(self) -> None:
+        if not self.ended:
             self.ended = True
             self.queue.put_nowait(None)
-            return
-        self.queue.put_nowait(message["text"])
+
+
+async def _control_text(conn: Conn, message: dict) -> tuple[str, bool]:
+    """What a `room.control` message sends down this stream, and whether the stream ends."""
+    frames, close_code = await control_frames(conn, message)
+    text = "".join(_frame(frame) for frame in frames)
+    if close_code is None:
+        return text, False
+    return text + sse_message(json.dumps({"code": close_code}), event="close"), True
 
 
 def _refused(code: str) -> JsonResponse:
@@ -137,11 +162,16 @@ def _admit(request, slug: str):
 
 
 async def _events(*, room: Room, user, session_key: str, csrf: str):
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
+    via_hub = hub_rooms_enabled()
     group = room_group(room.id)
-    # With the hub, the room group carries only `room.control` instructions.
-    await layer.group_add(group, channel)
+    if via_hub:
+        # Everything comes through the hub: no channel on the layer, only a label for it.
+        layer = None
+        channel = f"hub!{uuid.uuid4().hex}"
+    else:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
     feed = HubFeed(getattr(settings, "ROOM_HUB_MAX_FRAMES", DEFAULT_MAX_FRAMES))
     listener = None
     session_id = None
@@ -157,19 +187,19 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
         # Padding pushes the first bytes through proxies that buffer small responses.
         yield ":" + " " * 2048 + f"\nretry: {RETRY_MS}\n\n"
         yield sse_message(json.dumps({"stream": token, "csrf": csrf}), event="stream")
-        if hub_rooms_enabled():
-            listener = await room_hub().join(room.id, feed)
+        if via_hub:
+            listener = await room_hub().join(room.id, feed, on_control=feed.control)
         snapshot = await snapshot_build(room.id, user, room=room)
         yield _frame(snapshot)
         if listener is not None:
             listener.start(after_seq=snapshot["seq"])
         while True:
-            if receiving is None:
+            if receiving is None and layer is not None:
                 # Not cancelled on a heartbeat: a layer's receive may lose a message if it is.
                 receiving = asyncio.ensure_future(layer.receive(channel))
             if feeding is None and listener is not None:
                 feeding = asyncio.ensure_future(feed.queue.get())
-            waiting = {receiving} if feeding is None else {receiving, feeding}
+            waiting = {task for task in (receiving, feeding) if task is not None}
             done, _ = await asyncio.wait(
                 waiting, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
             )
@@ -177,11 +207,18 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
                 yield ": keep-alive\n\n"
                 continue
             if feeding in done:
-                text, feeding = feeding.result(), None
-                if text is None:
+                item, feeding = feeding.result(), None
+                if item is None:
                     # Too far behind: ending the stream makes the page reconnect and resync.
                     return
-                yield sse_message(text, event_id=_seq_of(text))
+                if isinstance(item, str):
+                    yield sse_message(item, event_id=_seq_of(item))
+                else:
+                    text, ended = await _control_text(conn, item)
+                    if text:
+                        yield text
+                    if ended:
+                        return
             if receiving in done:
                 message, receiving = receiving.result(), None
                 kind = message.get("type")
@@ -191,11 +228,10 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
                     if message.get("event") == "now_playing":
                         scheduler.arm(room.id, message.get("entry_id"), message.get("ends_at"))
                 elif kind == "room.control":
-                    frames, close_code = await control_frames(conn, message)
-                    for frame in frames:
-                        yield _frame(frame)
-                    if close_code is not None:
-                        yield sse_message(json.dumps({"code": close_code}), event="close")
+                    text, ended = await _control_text(conn, message)
+                    if text:
+                        yield text
+                    if ended:
                         return
     finally:
         for waiting in (receiving, feeding):
@@ -203,7 +239,8 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
                 waiting.cancel()
         if listener is not None:
             listener.hub.leave(listener)
-        await layer.group_discard(group, channel)
+        if layer is not None:
+            await layer.group_discard(group, channel)
         if session_id is not None:
             scheduler.unwatch(room.id, session_id)
             await presence.session_close_batched(session_id=session_id)

@@ -231,9 +231,12 @@ def test_web_audio_waits_for_a_settled_mapping_and_follows_a_step_at_once():
         const expectedAt = (ms) => (ms - 1000) / 1000 + 30;
         // The output has not started: its timestamps ramp.
         let ramp = 0.3;
-        ctx.getOutputTimestamp = () => ({contextTime: ctx.currentTime - ramp, performanceTime: perf});
+        ctx.getOutputTimestamp = () => (
+          {contextTime: ctx.currentTime - ramp, performanceTime: perf});
         const ramping = [];
-        for (let i = 0; i < 4; i++) { advance(100); ramp -= 0.1; e.tick(expectedAt); ramping.push(ctx.started.length); }
+        for (let i = 0; i < 4; i++) {
+          advance(100); ramp -= 0.1; e.tick(expectedAt); ramping.push(ctx.started.length);
+        }
         ramp = 0.05;  // running: once the samples have held for 300 ms, the first start comes
         for (let i = 0; i < 3; i++) { advance(100); e.tick(expectedAt); }
         const startedBeforeHold = ctx.started.length;
