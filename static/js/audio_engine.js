@@ -24,9 +24,9 @@
     // starts its timestamps are degenerate, then they step once or twice (by up to the output
     // latency) in the first few hundred ms. The first start waits until they have held within
     // `mapSettleS` for `settleHoldMs` (or `settleMs` have passed since the first sample).
-    mapSettleS: 0.002,
+    mapSettleS: 0.005,
     settleHoldMs: 300,
-    settleMs: 2500,
+    settleMs: 1500,
     settleEveryMs: 20,
     errorSamples: 5, // heard-position errors kept; their median decides a restart
   };
