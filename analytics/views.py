@@ -61,6 +61,9 @@ def portal_view(view):
 def _context(request, label, **extra):
     from labels.admin import label_site
 
+    # The admin templates' links ("admin:index", password change, log out) resolve in the
+    # portal's namespace, not the operators' admin.
+    request.current_app = label_site.name
     context = label_site.each_context(request)
     context.update(label=label, **extra)
     return context

@@ -165,7 +165,7 @@
     var bar = $("np-progress");
     if (!bar) return;
     // The next track is announced a few seconds before it starts (the last one plays out).
-    setText("np-h", np && !np.paused && serverNow < np.started_at ? "Up next" : "Now playing");
+    setText("np-h", np && !np.paused && serverNow < np.started_at ? "Next track" : "Now playing");
     if (!np || !np.track.duration_ms) {
       bar.style.setProperty("--p", "0");
       setText("np-elapsed", "0:00");

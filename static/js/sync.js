@@ -465,6 +465,8 @@
   SyncPlayer.prototype.status = function () {
     if (!this.track) return "idle";
     if (!this.wanted) return this.blocked ? "blocked" : "stopped";
+    // The next track is announced before it starts; the last one, in sync, plays out meanwhile.
+    if (this.playing() && this.expected() < 0) return "synced";
     if (!this.playing() || this.lastDrift === null) return "syncing";
     var recent = this.recentDrift.length ? median(this.recentDrift) : this.lastDrift;
     return Math.abs(recent) <= this.opts.inSyncS ? "synced" : "syncing";

@@ -234,3 +234,22 @@ def test_import_large_delivery_reports_progress(client, world, monkeypatch, eage
     # The job is label A's: label B's staff cannot read it.
     client.force_login(world.manager_b)
     assert client.get(status_url, {"format": "json"}).status_code == 404
+
+
+def test_portal_pages_link_within_the_portal_not_the_operators_admin(client, world):
+    """The analytics pages' top bar and the index's recent actions stay in /label/."""
+    client.force_login(world.owner_a)
+    room = world.a.obj(Room)
+    change = reverse("label:rooms_room_change", args=[room.pk])
+    data = changeform_data(client.get(change))
+    data.update(pinned_message="Linked from recent actions")
+    assert client.post(change, data).status_code == 302
+
+    index = client.get(reverse("label:index")).content.decode()
+    assert f'href="{change}"' in index
+    assert 'href="/admin/' not in index
+
+    dashboard = client.get("/label/analytics/").content.decode()
+    assert f'href="{reverse("label:index")}"' in dashboard
+    assert f'action="{reverse("label:logout")}"' in dashboard
+    assert 'href="/admin/' not in dashboard and 'action="/admin/' not in dashboard

@@ -365,6 +365,7 @@ def test_web_audio_hands_the_last_track_over_to_the_next_back_to_back():
                          track: {audio_url: "/media/b.wav", duration_ms: 60000}});
         const stoppedOnAnnounce = ctx.stopped.length;
         const playingWhileLoading = p.playing();
+        const statusWhileLoading = p.status();
         await flush(); await flush();
         advance(100); p._tick();
         const handover = {started: ctx.started.slice(), stopped: ctx.stopped.slice(),
@@ -373,7 +374,8 @@ def test_web_audio_hands_the_last_track_over_to_the_next_back_to_back():
         p.setNowPlaying({entry_id: 3, started_at: endsAt + 60000,
                          track: {audio_url: "/media/b.wav", duration_ms: 60000}});
         const reused = p.web.state();
-        console.log(JSON.stringify({before, stoppedOnAnnounce, playingWhileLoading, handover,
+        console.log(JSON.stringify({before, stoppedOnAnnounce, playingWhileLoading,
+                                    statusWhileLoading, handover,
                                     endsAtPerf: endsAt - 1.7e12, reused}));
         """,
         web=True,
@@ -381,6 +383,7 @@ def test_web_audio_hands_the_last_track_over_to_the_next_back_to_back():
     assert result["before"] == {"started": 1, "stopped": 0}
     # Announcing the next track does not cut the last one ...
     assert result["stoppedOnAnnounce"] == 0 and result["playingWhileLoading"] is True
+    assert result["statusWhileLoading"] == "synced"  # the indicator does not flash "Syncing…"
     handover = result["handover"]
     assert len(handover["started"]) == 2 and len(handover["stopped"]) == 1
     at, offset = handover["started"][1]
