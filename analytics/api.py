@@ -7,7 +7,7 @@ subclasses describe their rows with ``label_queryset(label_ids)`` and cannot rep
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
 from analytics.models import StatCount
@@ -18,7 +18,24 @@ from labels.models import Label, Membership
 from rooms.models import Room
 
 
+class IsLabelStaff(permissions.BasePermission):
+    """Only staff of at least one label: anyone else has no numbers to read here."""
+
+    message = "This API serves label staff: your account belongs to no label."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(
+            user
+            and user.is_authenticated
+            and user.is_active
+            and Membership.objects.filter(user=user).exists()
+        )
+
+
 class LabelScopedView(viewsets.GenericViewSet):
+    permission_classes = [IsLabelStaff]
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "get_queryset" in cls.__dict__:

@@ -172,8 +172,10 @@ def test_outsiders_and_anonymous_get_nothing(client, rolled, make_user):
     assert client.get("/label/analytics/").status_code in (302, 403)
     token = Token.objects.create(user=outsider)
     auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
-    assert client.get("/api/stats/", **auth).json()["results"] == []
-    assert client.get("/api/rooms/", **auth).json()["results"] == []
+    for path in ("/api/stats/", "/api/rooms/", "/api/labels/"):
+        refused = client.get(path, **auth)
+        assert refused.status_code == 403, path
+        assert "no label" in refused.json()["detail"]
 
 
 def test_bad_filters_get_clear_errors(client, rolled):

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 
 from analytics import rollups
@@ -40,6 +40,10 @@ def test_token_page_and_command(client, world, make_user):
     out = io.StringIO()
     call_command("api_token", "staff_b", stdout=out)
     assert Token.objects.get(user=world.staff_b).key == out.getvalue().strip()
+    make_user("fan")
+    with pytest.raises(CommandError, match="staff of no label"):
+        call_command("api_token", "fan", stdout=io.StringIO())
+    assert not Token.objects.filter(user__username="fan").exists()
     client.force_login(make_user("nobody"))
     assert client.post("/api/token/").status_code == 403
     assert not Token.objects.filter(user__username="nobody").exists()
