@@ -67,5 +67,7 @@ def filters_parse(query, *, label_id: int, default_days: int = 28) -> Filters:
     stats = ["listening_ms" if s == "listening_minutes" else s for s in stats]
     unknown = [s for s in stats if s not in Stat.values]
     if unknown:
-        raise BadParams(f"unknown stat {unknown[0][:40]!r}; one of {', '.join(Stat.values)}")
+        # The names results use (listening time is reported in minutes).
+        names = ["listening_minutes" if v == Stat.LISTENING_MS else v for v in Stat.values]
+        raise BadParams(f"unknown stat {unknown[0][:40]!r}; one of {', '.join(names)}")
     return Filters(Window(start, end, granularity), entity_type, entity_id, stats)

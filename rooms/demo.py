@@ -278,6 +278,23 @@ def _history(room, spec, users, pool: list[Track], now: datetime, report: SeedRe
         )
         for e in played_saved
     )
+    # The played entries were added, and voted on, in the minutes before they played: spread the
+    # adds and votes over the two weeks as the plays are (created_at is auto_now_add).
+    history_votes = []
+    for entry in played_saved:
+        if entry.status == QueueEntry.Status.PLAYING:
+            continue
+        began = datetime.fromtimestamp(entry.started_at_ms / 1000, tz=UTC)
+        entry.created_at = began - timedelta(minutes=rng.randint(3, 40))
+        for k, voter in enumerate(rng.sample(fans, min(len(fans), entry.upvotes))):
+            history_votes.append((Vote(entry=entry, user=voter, value=1), entry.created_at, k))
+    QueueEntry.objects.bulk_update(
+        [e for e in played_saved if e.status != QueueEntry.Status.PLAYING], ["created_at"]
+    )
+    Vote.objects.bulk_create([v for v, _, _ in history_votes])
+    for vote, added, k in history_votes:
+        vote.created_at = added + timedelta(minutes=1 + k)
+    Vote.objects.bulk_update([v for v, _, _ in history_votes], ["created_at"])
     votes = []
     for entry in (e for e in saved.values() if e.status == QueueEntry.Status.QUEUED):
         voters = rng.sample(fans, rng.randint(0, 6))
@@ -326,7 +343,7 @@ def _history(room, spec, users, pool: list[Track], now: datetime, report: SeedRe
         )
     ListeningSession.objects.bulk_create(sessions)
     impressions = []
-    for day in range(7):
+    for day in range(HISTORY_DAYS):
         for hour in rng.sample(range(24), 5):
             when = (now - timedelta(days=day)).replace(hour=hour, minute=0, second=0, microsecond=0)
             if when >= now:

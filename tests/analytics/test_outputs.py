@@ -188,3 +188,7 @@ def test_bad_filters_get_clear_errors(client, rolled):
     assert response.status_code == 400 and "granularity" in response.json()["detail"]
     response = client.get("/label/analytics/", {"granularity": "month"})
     assert response.status_code == 200 and b"granularity must be" in response.content
+    response = client.get("/api/stats/", {"stat": "listens"}, **auth)
+    detail = response.json()["detail"]
+    assert response.status_code == 400 and "listening_minutes" in detail
+    assert "listening_ms" not in detail  # the names results use
