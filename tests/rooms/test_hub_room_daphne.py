@@ -2,57 +2,24 @@
 
 import asyncio
 import json
-import os
 import socket
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from rooms.hub import hub_publish
 from rooms.models import Playback
 from tests.conftest import requires_postgres, requires_redis
 from tests.rooms.conftest import session_cookie
-from tests.rooms.test_two_processes import BASE_DIR, free_port, wait_listening
+from tests.rooms.daphne import daphne_servers
 
 pytestmark = [requires_postgres, requires_redis, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def hub_servers():
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "CHANNEL_PREFIX": os.environ.get("CHANNEL_PREFIX", "roomtone"),
-        "CACHE_PREFIX": os.environ.get("CACHE_PREFIX", "roomtone"),
-        "ROOM_EVENTS_VIA_HUB": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    procs, ports = [], []
-    try:
-        for _ in range(2):
-            port = free_port()
-            cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            cmd.append("config.asgi:application")
-            procs.append(subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stderr=subprocess.DEVNULL))
-            ports.append(port)
-        for port, proc in zip(ports, procs, strict=True):
-            wait_listening(port, proc)
+    with daphne_servers(2, ROOM_EVENTS_VIA_HUB="1") as ports:
         yield ports
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def _connect(port, slug, cookie, **kwargs):
