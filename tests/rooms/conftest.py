@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
@@ -146,6 +147,17 @@ async def join(
     if connected and expect_snapshot:
         client.snapshot = await client.expect("snapshot")
     return client
+
+
+def snapshot_on_join(slug: str, cookie: bytes | None = None) -> dict:
+    """The snapshot a client gets on joining (and the heal that joining does), from sync code."""
+
+    async def body():
+        client = await join(slug, cookie)
+        await client.close()
+        return client.snapshot
+
+    return async_to_sync(body)()
 
 
 def playing_id(room) -> int | None:

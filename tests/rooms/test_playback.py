@@ -12,7 +12,7 @@ from rooms.selectors import now_ms
 from rooms.services import queue_add
 from rooms.tasks import playback_sweep_task
 from tests.conftest import requires_postgres
-from tests.rooms.conftest import join, playing_id, session_cookie
+from tests.rooms.conftest import join, playing_id, session_cookie, snapshot_on_join
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -183,14 +183,7 @@ def test_lost_schedule_heals_on_join(room, owner, tracks):
     queue_add(room=room, user=owner, track_id=tracks[1].id)
     # The track ended while no process held a timer for the room and the sweep was down.
     track_ended(room, ago_ms=5000)
-    cookie = session_cookie(owner)
-
-    async def body():
-        c = await join(room.slug, cookie)
-        await c.close()
-        return c.snapshot
-
-    snap = async_to_sync(body)()
+    snap = snapshot_on_join(room.slug, session_cookie(owner))
     assert snap["now_playing"]["track"]["id"] == tracks[1].id
     assert snap["now_playing"]["started_at"] >= snap["server_time"] - 1000
     assert Play.objects.count() == 2

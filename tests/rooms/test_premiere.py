@@ -14,7 +14,7 @@ from rooms.services import queue_add
 from rooms.services.premieres import premiere_start, premieres_start_due
 from rooms.tasks import playback_sweep_task
 from tests.conftest import requires_postgres
-from tests.rooms.conftest import join, playing_id, session_cookie
+from tests.rooms.conftest import join, playing_id, session_cookie, snapshot_on_join
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -140,14 +140,7 @@ def test_late_join_after_the_start_hears_it_at_the_right_offset(room, owner, lab
     song = make_track("First Light", duration_ms=240_000)
     starts = now_ms() - 7000  # no timer or sweep ran: the first join starts it, on time
     premiere(room, label, starts, track=song)
-    cookie = session_cookie(owner)
-
-    async def body():
-        c = await join(room.slug, cookie)
-        await c.close()
-        return c.snapshot
-
-    snap = async_to_sync(body)()
+    snap = snapshot_on_join(room.slug, session_cookie(owner))
     playing = snap["now_playing"]
     assert playing["track"]["id"] == song.id
     assert playing["started_at"] == starts
