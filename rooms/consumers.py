@@ -26,7 +26,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from rooms import presence, scheduler
 from rooms.broadcast import room_group
-from rooms.hub import autobahn_lazy_debug_args, hub_rooms_enabled
+from rooms.hub import hub_rooms_enabled
 from rooms.protocol import (
     REFUSALS,
     Conn,
@@ -42,12 +42,6 @@ from rooms.protocol import (
 from rooms.selectors import now_ms
 
 log = logging.getLogger(__name__)
-
-try:
-    # daphne's join-storm cost (rooms/hub.py); harmless under other servers.
-    autobahn_lazy_debug_args()
-except ImportError:  # autobahn comes with daphne
-    pass
 
 
 def _concerns(conn: Conn, message: dict) -> bool:

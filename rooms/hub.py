@@ -18,8 +18,8 @@ A consumer adopts it like this::
     ...
     get_hub().leave(listener)                                    # in disconnect()
 
-and ``autobahn_lazy_debug_args()`` runs once per process (daphne's join-storm cost; importing
-``rooms.consumers`` does it).
+and ``autobahn_lazy_debug_args()`` runs once per process (daphne's join-storm cost; config/asgi.py
+calls it where the application is built).
 ``listener.hold()`` pauses a socket's frames until the next ``start()`` (the room consumer holds
 them while it answers a client frame); ``hub.taps`` are called once per event per process (the
 room consumer arms its advance timer from them). ``rooms/consumers.py`` and ``rooms/sse.py`` use
