@@ -1,8 +1,11 @@
 """Rolled-up statistics and the fill state that keeps them honest.
 
 One table holds every count: a row is the value of one stat for one entity (a room, track, artist
-or label) in one bucket (an hour, a day or a week starting Monday, all UTC). `label` is the label
-that owns the entity, so every read is scoped by one indexed column.
+or label) in one bucket (a day or a week starting Monday, all UTC). A day row also carries its
+hours (``hours``: the hour of the day, "0" to "23", to that hour's value, zero hours left out), so
+a rollup writes one row per entity and day instead of one per hour; ``StatHour`` reads them back
+as hour rows. `label` is the label that owns the entity, so every read is scoped by one indexed
+column.
 """
 
 from django.conf import settings
@@ -59,6 +62,8 @@ class StatCount(models.Model):
         db_constraint=False,
     )
     value = models.BigIntegerField(default=0)
+    # Day rows only: {"hour of the day": value} for the hours that are not zero.
+    hours = models.JSONField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -80,6 +85,36 @@ class StatCount(models.Model):
     def __str__(self) -> str:
         return (
             f"{self.stat} {self.granularity} {self.bucket_start:%Y-%m-%d %H:00} "
+            f"{self.entity_type}:{self.entity_id} = {self.value}"
+        )
+
+
+class StatHour(models.Model):
+    """The hour rows held in day rows' ``hours``, as rows (a database view; read-only).
+
+    Filter on ``day`` (the day row's start) as well as ``bucket_start``: only ``day`` reaches the
+    table's indexes.
+    """
+
+    id = models.BigIntegerField(primary_key=True)  # the day row's id * 24 + the hour
+    stat = models.CharField(max_length=20, choices=Stat.choices)
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    bucket_start = models.DateTimeField()
+    entity_type = models.CharField(max_length=6, choices=Entity.choices)
+    entity_id = models.BigIntegerField()
+    label = models.ForeignKey(
+        Label, on_delete=models.DO_NOTHING, null=True, related_name="+", db_constraint=False
+    )
+    value = models.BigIntegerField()
+    day = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "analytics_stathour"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.stat} hour {self.bucket_start:%Y-%m-%d %H:00} "
             f"{self.entity_type}:{self.entity_id} = {self.value}"
         )
 

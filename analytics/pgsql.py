@@ -3,8 +3,9 @@
 The portable code in ``sources`` reads the fine counts (hour × room × track) into Python and
 derives rooms, tracks, artists and labels there, then replaces the buckets. Here one statement
 per chunk does it all for an additive stat: the hour rows of every entity kind (a GROUP BY over
-the fine counts, joined to the owners' tables), their days (the day's other stored hours plus
-the new ones) and weeks (likewise from days), compared with the stored rows of those buckets:
+the fine counts, joined to the owners' tables) folded into their day rows (the day's other stored
+hours plus the new ones, and their sum), and the weeks (summed from days), compared with the
+stored rows of those buckets:
 rows that are gone are deleted, changed ones updated, new ones inserted, and unchanged ones are
 not written at all. The rows are the same as the portable path's, so the truth test judges both.
 
@@ -17,12 +18,12 @@ from datetime import datetime
 
 from django.db import connection
 
-from analytics.buckets import DAY, HOUR, WEEK, day_floor, ranges, week_floor
+from analytics.buckets import DAY, HOUR, WEEK, day_floor, hour_floor, ranges, week_floor
 from analytics.models import StatCount
 from catalog.models import Artist, Track
 from rooms.models import ListeningSession, Room
 
-COLUMNS = "(stat, granularity, bucket_start, entity_type, entity_id, label_id, value)"
+COLUMNS = "(stat, granularity, bucket_start, entity_type, entity_id, label_id, value, hours)"
 
 
 def enabled() -> bool:
@@ -38,16 +39,19 @@ def chunk_begin(stat: str) -> None:
     for the WAL flush (nor compile its statements: no JIT).
 
     The lock is held to the end of the transaction. Committing without the flush is safe because
-    every bucket can be recomputed: the run marks its stat DONE afterwards in an ordinary
-    (synchronous) commit, which flushes the WAL written before it; a crash before that leaves the
-    stat STARTED and the next run redoes the buckets.
+    every bucket can be recomputed and the fill state is written in the same transactions as the
+    rows (``rollups.recompute``): a crash loses the last commits whole, in order, so what survives
+    is either the whole run (DONE and its watermark), or its first chunks with STARTED (the next
+    run redoes them), or nothing of it (the old watermark: the next run covers it).
     """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"rollup:{stat}"])
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
         # The estimates of these statements run far above their rows, and compiling them would
-        # cost more than running them.
-        cursor.execute("SET LOCAL jit TO OFF")
+        # cost more than running them: no JIT.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)), "
+            "set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true)",
+            [f"rollup:{stat}"],
+        )
 
 
 def _in(column: str, starts: Iterable[datetime], step) -> tuple[str, list]:
@@ -140,56 +144,72 @@ def listening_merge(*, stat: str, hours: list[datetime], max_session) -> tuple[i
 
 
 def _merge(*, stat: str, hours: list[datetime], prelude: str, params: list):
-    """Bring the stored hours, days and weeks of ``stat`` in line with the hour rows of the CTE
+    """Bring the stored days and weeks of ``stat`` in line with the hour rows of the CTE
     ``e (et, eid, lbl, h, v)`` that ``prelude`` defines (``h`` a UTC timestamptz). Returns the
-    numbers of rows deleted, updated and inserted."""
-    days = sorted({day_floor(h) for h in hours})
+    numbers of rows deleted, updated and inserted.
+
+    A day row keeps its hours in ``hours`` ({"hour of the day": value}): the recomputed hours
+    replace theirs, the others stay, and its value is their sum.
+    """
+    touched: dict[datetime, list[str]] = {}
+    for h in sorted({hour_floor(h) for h in hours}):
+        touched.setdefault(day_floor(h), []).append(str(h.hour))
+    days = sorted(touched)
     weeks = sorted({week_floor(d) for d in days})
-    in_hours, p_hours = _in("o.b", hours, HOUR)
     in_days, p_days = _in("o.b", days, DAY)
-    s_days, ps_days = _in("s.bucket_start", days, DAY)
     s_weeks, ps_weeks = _in("s.bucket_start", weeks, WEEK)
+    tk = ", ".join("(%s::timestamptz, %s::text[])" for _ in days)
+    p_tk = [x for d in days for x in (d, touched[d])]
     table = _table(StatCount)
     key = "o.g = n.g AND o.b = n.b AND o.et = n.et AND o.eid = n.eid"
     statement = (
         f"WITH {prelude}, "  # noqa: S608 - our SQL; values are params
-        # The stored rows the new ones are summed with or compared to: the hours of the days,
-        # the days of the weeks and the weeks; ``mine`` are those being recomputed.
+        # The recomputed hours of each day.
+        f"tk (d, keys) AS (VALUES {tk}), "
+        # The stored days and weeks of the touched weeks; ``mine`` are those being recomputed.
         "o AS MATERIALIZED (SELECT s.id, s.granularity AS g, s.bucket_start AS b, "
-        "s.entity_type AS et, s.entity_id AS eid, s.label_id AS lbl, s.value AS v "
-        f"FROM {table} s WHERE s.stat = %s AND ((s.granularity = 'hour' AND ({s_days})) "
-        f"OR (s.granularity IN ('day', 'week') AND ({s_weeks})))), "
-        "om AS MATERIALIZED (SELECT o.*, CASE o.g WHEN 'hour' THEN "
-        f"({in_hours}) WHEN 'day' THEN ({in_days}) ELSE TRUE END AS mine FROM o), "
-        "hr (g, b, et, eid, lbl, v) AS MATERIALIZED (SELECT 'hour', e.h, e.et, e.eid, e.lbl, "
-        "e.v::bigint FROM e WHERE e.v <> 0), "
-        "dy (g, b, et, eid, lbl, v) AS MATERIALIZED (SELECT 'day', "
-        "date_trunc('day', x.b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', x.et, x.eid, "
-        "MAX(x.lbl), SUM(x.v)::bigint FROM (SELECT o.b, o.et, o.eid, o.lbl, o.v FROM om o "
-        "WHERE o.g = 'hour' AND NOT o.mine UNION ALL SELECT b, et, eid, lbl, v FROM hr) "
-        "x (b, et, eid, lbl, v) GROUP BY 2, 3, 4), "
-        "wk (g, b, et, eid, lbl, v) AS MATERIALIZED (SELECT 'week', "
+        "s.entity_type AS et, s.entity_id AS eid, s.label_id AS lbl, s.value AS v, "
+        f"s.hours AS hs FROM {table} s WHERE s.stat = %s AND s.granularity IN ('day', 'week') "
+        f"AND ({s_weeks})), "
+        "om AS MATERIALIZED (SELECT o.*, CASE o.g WHEN 'day' THEN "
+        f"({in_days}) ELSE TRUE END AS mine FROM o), "
+        # The new hours of each entity and day, as the day row holds them.
+        "nh AS MATERIALIZED (SELECT date_trunc('day', e.h AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
+        "AS b, e.et, e.eid, MAX(e.lbl) AS lbl, jsonb_object_agg(extract(hour FROM e.h AT TIME "
+        "ZONE 'UTC')::int::text, e.v::bigint) AS hs FROM e WHERE e.v <> 0 GROUP BY 1, 2, 3), "
+        # Each touched day: its stored hours less the recomputed ones, plus the new ones.
+        "dh AS MATERIALIZED (SELECT COALESCE(nh.b, od.b) AS b, COALESCE(nh.et, od.et) AS et, "
+        "COALESCE(nh.eid, od.eid) AS eid, CASE WHEN nh.b IS NULL THEN od.lbl ELSE nh.lbl END "
+        "AS lbl, (COALESCE(od.hs, '{}') - COALESCE(tk.keys, '{}')) || COALESCE(nh.hs, '{}') "
+        "AS hs FROM (SELECT * FROM om WHERE g = 'day' AND mine) od FULL JOIN nh "
+        "ON od.b = nh.b AND od.et = nh.et AND od.eid = nh.eid "
+        "LEFT JOIN tk ON tk.d = COALESCE(nh.b, od.b)), "
+        "dy (g, b, et, eid, lbl, v, hs) AS MATERIALIZED (SELECT 'day', d.b, d.et, d.eid, d.lbl, "
+        "x.v, d.hs FROM dh d CROSS JOIN LATERAL (SELECT COALESCE(SUM(j.value::bigint), 0) "
+        "AS v FROM jsonb_each_text(d.hs) j) x WHERE x.v <> 0), "
+        "wk (g, b, et, eid, lbl, v, hs) AS MATERIALIZED (SELECT 'week', "
         "date_trunc('week', x.b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', x.et, x.eid, "
-        "MAX(x.lbl), SUM(x.v)::bigint FROM (SELECT o.b, o.et, o.eid, o.lbl, o.v FROM om o "
-        "WHERE o.g = 'day' AND NOT o.mine UNION ALL SELECT b, et, eid, lbl, v FROM dy) "
-        "x (b, et, eid, lbl, v) GROUP BY 2, 3, 4), "
-        "n AS (SELECT * FROM hr UNION ALL SELECT * FROM dy UNION ALL SELECT * FROM wk), "
+        "MAX(x.lbl), SUM(x.v)::bigint, NULL::jsonb FROM (SELECT o.b, o.et, o.eid, o.lbl, o.v "
+        "FROM om o WHERE o.g = 'day' AND NOT o.mine UNION ALL SELECT b, et, eid, lbl, v "
+        "FROM dy) x (b, et, eid, lbl, v) GROUP BY 2, 3, 4), "
+        "n AS (SELECT * FROM dy UNION ALL SELECT * FROM wk), "
         # Stored rows that differ from the new ones, and new rows not stored.
-        "d AS MATERIALIZED (SELECT o.id, n.g, n.b, n.et, n.eid, n.lbl, n.v "
+        "d AS MATERIALIZED (SELECT o.id, n.g, n.b, n.et, n.eid, n.lbl, n.v, n.hs "
         f"FROM (SELECT * FROM om WHERE mine) o FULL JOIN n ON {key} "
-        "WHERE o.id IS NULL OR n.g IS NULL OR (o.v, o.lbl) IS DISTINCT FROM (n.v, n.lbl)), "
+        "WHERE o.id IS NULL OR n.g IS NULL "
+        "OR (o.v, o.lbl, o.hs) IS DISTINCT FROM (n.v, n.lbl, n.hs)), "
         # By id through its index, whatever the estimates (an array, not a join).
         f"gone AS (DELETE FROM {table} s WHERE s.id = ANY(ARRAY(SELECT d.id FROM d "
         "WHERE d.g IS NULL)) RETURNING 1), "
-        f"changed AS (UPDATE {table} s SET value = d.v, label_id = d.lbl FROM d "
+        f"changed AS (UPDATE {table} s SET value = d.v, label_id = d.lbl, hours = d.hs FROM d "
         "WHERE s.id = d.id AND s.id = ANY(ARRAY(SELECT d.id FROM d WHERE d.id IS NOT NULL "
         "AND d.g IS NOT NULL)) RETURNING 1), "
         f"added AS (INSERT INTO {table} {COLUMNS} SELECT %s, d.g, d.b, d.et, d.eid, d.lbl, "
-        "d.v FROM d WHERE d.id IS NULL RETURNING 1) "
+        "d.v, d.hs FROM d WHERE d.id IS NULL RETURNING 1) "
         "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM changed), "
         "(SELECT count(*) FROM added)"
     )
-    args = [*params, stat, *ps_days, *ps_weeks, *p_hours, *p_days, stat]
+    args = [*params, *p_tk, stat, *ps_weeks, *p_days, stat]
     with connection.cursor() as cursor:
         cursor.execute(statement, args)
         return tuple(cursor.fetchone())

@@ -1,16 +1,17 @@
 """Incremental, idempotent rollups with a fill state per stat (after Zulip's analytics).
 
-A run of one stat: find the hours that raw facts newer than the watermark touched, mark the stat
-STARTED, replace those hours (and their days and weeks) a week at a time, each in one
-transaction, then mark it DONE with the new watermark. A run that dies leaves STARTED and the old
-watermark behind, so the next run recomputes everything the dead one touched; recomputing a
-bucket from the raw facts always gives the same rows, so nothing doubles.
+A run of one stat: find the hours that raw facts newer than the watermark touched, then replace
+those hours (and their days and weeks) a week at a time, each in one transaction; the first one
+also marks the stat STARTED, the last one marks it DONE with the new watermark (one transaction
+does all three for the usual run of one week). A run that dies between two chunks leaves STARTED
+and the old watermark behind, so the next run recomputes everything the dead one touched;
+recomputing a bucket from the raw facts always gives the same rows, so nothing doubles.
 """
 
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.core.cache import cache
@@ -33,20 +34,40 @@ def _chunks(hours: Iterable[datetime]) -> list[list[datetime]]:
     return [by_week[w] for w in sorted(by_week)]
 
 
-def recompute(stat: str, hours: Iterable[datetime], *, now: datetime | None = None) -> int:
-    """Replace the given hours of one stat (and the days and weeks holding them)."""
+def recompute(
+    stat: str,
+    hours: Iterable[datetime],
+    *,
+    now: datetime | None = None,
+    begin: Callable[[], None] | None = None,
+    end: Callable[[], None] | None = None,
+) -> int:
+    """Replace the given hours of one stat (and the days and weeks holding them).
+
+    ``begin`` runs inside the first chunk's transaction and ``end`` inside the last one's (or in
+    a transaction of its own when there is nothing to do): a run's fill state is written with its
+    rows, not in commits of its own.
+    """
     now = now or timezone.now()
+    chunks = _chunks(hours)
+    if not chunks and end is not None:
+        with transaction.atomic():
+            end()
     done = 0
-    for chunk in _chunks(hours):
+    for i, chunk in enumerate(chunks):
         with transaction.atomic():
             if pgsql.enabled():
                 pgsql.chunk_begin(stat)
+            if i == 0 and begin is not None:
+                begin()
             if stat in sources.EVENTS:
                 sources.events_recompute(stat, chunk)
             elif stat in sources.SESSION_STATS:
                 sources.sessions_recompute(stat, chunk)
             else:
                 sources.impressions_recompute(stat, chunk, now=now)
+            if i == len(chunks) - 1 and end is not None:
+                end()
         done += len(chunk)
         _after_chunk(stat, done)
     return done
@@ -89,17 +110,24 @@ def rollup_stat(
         else:
             hours, target = sources.impressions_touched(fill.watermark_time, now, fill.watermark_id)
         hours |= set(extra_hours)
-        fill.state, fill.run_started = FillState.State.STARTED, now
-        fill.save(update_fields=["state", "run_started", "updated"])
-        done = recompute(stat, hours, now=now)
-        # Events and sessions: an id; impressions: the number of the last flush mark read.
-        fill.watermark_id = target
-        if stat not in sources.SESSION_STATS:
-            fill.watermark_time = now
-        if stat == Stat.VOTES:
-            fill.live_since = live_since
-        fill.state = FillState.State.DONE
-        fill.save()
+
+        def begin():
+            # Committed with the first chunk: a run that dies after it leaves STARTED behind.
+            fill.state, fill.run_started = FillState.State.STARTED, now
+            fill.save(update_fields=["state", "run_started", "updated"])
+
+        def end():
+            # Committed with the last chunk: its rows and the new watermark go in together.
+            # Events and sessions: an id; impressions: the number of the last flush mark read.
+            fill.watermark_id = target
+            if stat not in sources.SESSION_STATS:
+                fill.watermark_time = now
+            if stat == Stat.VOTES:
+                fill.live_since = live_since
+            fill.state = FillState.State.DONE
+            fill.save()
+
+        done = recompute(stat, hours, now=now, begin=begin, end=end)
         return {"stat": stat, "hours": done, "redone": redo}
     finally:
         if cache.get(lock) == token:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.db.models import OuterRef, Subquery, Sum
 
-from analytics.models import DISTINCT_STATS, Entity, Granularity, Stat, StatCount
+from analytics.models import DISTINCT_STATS, Entity, Granularity, Stat, StatCount, StatHour
 from catalog.models import Artist, Track
 from rooms.models import Room
 
@@ -54,6 +54,15 @@ def display_name(stat: str) -> str:
 def _base(label_id: int, window: Window, granularity: str | None = None):
     g = granularity or window.granularity
     start = window.start_at
+    if g == Granularity.HOUR:
+        # Hours live in their day rows: the window's days bound the read.
+        return StatHour.objects.filter(
+            label_id=label_id,
+            day__gte=start,
+            day__lt=window.end_at,
+            bucket_start__gte=start,
+            bucket_start__lt=window.end_at,
+        )
     if g == Granularity.WEEK:
         start -= timedelta(days=start.weekday())
     return StatCount.objects.filter(

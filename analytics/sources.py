@@ -120,9 +120,8 @@ class Owners:
 
 
 def _sum_up(stat: str, hours) -> None:
-    days = {day_floor(h) for h in hours}
-    bucket_sum_up(stat=stat, source=Granularity.HOUR, target=Granularity.DAY, starts=days)
-    weeks = {week_floor(d) for d in days}
+    """The weeks of an additive stat from its days (whose values are the sums of their hours)."""
+    weeks = {week_floor(h) for h in hours}
     bucket_sum_up(stat=stat, source=Granularity.DAY, target=Granularity.WEEK, starts=weeks)
 
 

@@ -11,7 +11,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from analytics import rollups
-from analytics.models import StatCount
+from analytics.models import StatHour
 from catalog.models import Track
 from rooms.impressions import SLOT, impressions_flush, impressions_record_at
 from rooms.models import ChatMessage, ImpressionCount, QueueEntry, Room, Vote
@@ -45,7 +45,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
 
 def ots(hour: datetime, room: Room) -> int | None:
-    row = StatCount.objects.filter(
+    row = StatHour.objects.filter(
         stat="ots", granularity="hour", bucket_start=hour, entity_type="room", entity_id=room.id
     ).first()
     return row.value if row else None
@@ -163,7 +163,7 @@ def test_a_row_committed_late_is_still_rolled_up(make_user):
     ChatMessage.objects.create(id=late_id, room=room, user=user, text="late")
     ChatMessage.objects.filter(id=late_id).update(created_at=hour + timedelta(minutes=5))
     rollups.rollup_stat("chat", now=now + timedelta(minutes=10))
-    row = StatCount.objects.get(
+    row = StatHour.objects.get(
         stat="chat", granularity="hour", bucket_start=hour, entity_type="room", entity_id=room.id
     )
     assert row.value == 1
@@ -182,7 +182,7 @@ def test_a_cleared_vote_leaves_the_votes_stat(make_user):
     hour = (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
 
     def value():
-        return StatCount.objects.get(
+        return StatHour.objects.get(
             stat="votes",
             granularity="hour",
             bucket_start=hour,
@@ -214,7 +214,7 @@ def test_a_vote_cleared_on_an_entry_dropped_before_the_next_run(make_user):
     other = QueueEntry.objects.create(room=Room.objects.create(slug="x", name="X"), track=track)
 
     def value():
-        row = StatCount.objects.filter(
+        row = StatHour.objects.filter(
             stat="votes",
             granularity="hour",
             bucket_start=hour,

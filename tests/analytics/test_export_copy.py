@@ -79,17 +79,24 @@ def test_copy_rows_equal_the_portable_rows():
 
 def test_copy_streams_in_chunks_and_can_stop_midway(monkeypatch):
     label = Label.objects.create(name="Big")
+    # 3,000 hour rows: ten rooms (long gone: the name is left empty) over 300 hours.
+    days: dict[tuple, dict[str, int]] = {}
+    for i in range(3000):
+        at = DAY + timedelta(hours=i // 10)
+        day = at.replace(hour=0)
+        days.setdefault((day, 10_000 + i % 10), {})[str(at.hour)] = i + 1
     StatCount.objects.bulk_create(
         StatCount(
             stat="plays",
-            granularity="hour",
-            bucket_start=DAY + timedelta(hours=i // 10),
+            granularity="day",
+            bucket_start=day,
             entity_type="room",
-            entity_id=10_000 + i % 10,  # rooms long gone: the name is left empty
+            entity_id=room,
             label_id=label.id,
-            value=i,
+            value=sum(hours.values()),
+            hours=hours,
         )
-        for i in range(3000)
+        for (day, room), hours in days.items()
     )
     monkeypatch.setattr(export_copy, "CHUNK", 1024)
     filters = Filters(Window(date(2026, 3, 1), date(2026, 3, 31), "hour"), "room", None, [])

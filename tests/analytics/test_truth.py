@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from analytics import rollups
-from analytics.models import FillState, StatCount
+from analytics.models import FillState, StatCount, StatHour
 from rooms.impressions import REACH_ERROR, impressions_flush
 from tests.analytics.synth import START
 
@@ -16,9 +16,11 @@ NOW = START + timedelta(days=14)
 
 
 def stored():
+    """Every stored row, the hours read back from their days."""
     return {
         (r.stat, r.granularity, r.bucket_start, r.entity_type, r.entity_id): r.value
-        for r in StatCount.objects.all()
+        for model in (StatCount, StatHour)
+        for r in model.objects.all()
     }
 
 
