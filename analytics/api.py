@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 
-from analytics.models import StatCount
+from analytics.models import Stat, StatCount
 from analytics.params import BadParams, filters_parse
 from analytics.selectors import _base, display, display_name
 from catalog.models import Artist, Track
@@ -140,12 +140,23 @@ STAT_PARAMS = [
     OpenApiParameter("label", OpenApiTypes.INT, description="label id (default: your first)"),
     OpenApiParameter("from", OpenApiTypes.DATE, description="first day (UTC), default 28 days"),
     OpenApiParameter("to", OpenApiTypes.DATE, description="last day (UTC), default today"),
-    OpenApiParameter("granularity", str, enum=["hour", "day", "week"]),
+    OpenApiParameter(
+        "granularity",
+        str,
+        enum=["hour", "day", "week"],
+        description="weeks run Monday to Sunday; with week, from and to widen to whole weeks",
+    ),
     OpenApiParameter("entity", str, enum=["label", "room", "track", "artist"]),
     OpenApiParameter("room", OpenApiTypes.INT),
     OpenApiParameter("track", OpenApiTypes.INT),
     OpenApiParameter("artist", OpenApiTypes.INT),
-    OpenApiParameter("stat", str, many=True, description="repeat or comma-separate"),
+    OpenApiParameter(
+        "stat",
+        str,
+        many=True,
+        enum=[display_name(s) for s in Stat.values],
+        description="repeat or comma-separate",
+    ),
 ]
 
 
@@ -164,7 +175,7 @@ class StatViewSet(LabelScopedView, mixins.ListModelMixin):
             try:
                 label_id = int(raw)
             except ValueError:
-                raise ValidationError({"label": "must be an id"}) from None
+                raise ValidationError({"detail": "label must be an id"}) from None
             if label_id not in label_ids:
                 get_object_or_404(Label, id=-1)  # the same 404 as a label that does not exist
         elif label_ids:

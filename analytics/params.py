@@ -47,6 +47,10 @@ def filters_parse(query, *, label_id: int, default_days: int = 28) -> Filters:
         raise BadParams("granularity must be hour, day or week")
     if granularity == Granularity.HOUR and (end - start).days >= MAX_HOUR_DAYS:
         raise BadParams(f"hourly figures cover at most {MAX_HOUR_DAYS} days; use day or week")
+    if granularity == Granularity.WEEK:
+        # Whole weeks, Monday to Sunday: totals, charts and exports then cover the same days.
+        start -= timedelta(days=start.weekday())
+        end += timedelta(days=6 - end.weekday())
     entity_type, entity_id = Entity.LABEL, None
     chosen = [e for e in (Entity.ROOM, Entity.TRACK, Entity.ARTIST) if query.get(e)]
     if len(chosen) > 1:
@@ -60,8 +64,10 @@ def filters_parse(query, *, label_id: int, default_days: int = 28) -> Filters:
         owned = ENTITY_MODELS[entity_type].objects.filter(id=entity_id, label_id=label_id)
         if not owned.exists():
             raise BadParams(f"no such {entity_type} at this label")
-    elif query.get("entity") in (Entity.ROOM, Entity.TRACK, Entity.ARTIST):
+    elif query.get("entity"):
         entity_type = query.get("entity")  # every entity of that kind at the label
+        if entity_type not in Entity.values:
+            raise BadParams(f"entity must be one of {', '.join(Entity.values)}")
     stats = query.getlist("stat") if hasattr(query, "getlist") else []
     stats = [s for part in stats for s in part.split(",") if s]
     stats = ["listening_ms" if s == "listening_minutes" else s for s in stats]

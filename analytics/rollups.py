@@ -134,11 +134,18 @@ def rollup_stat(
             cache.delete(lock)
 
 
-def rollup_all(*, now: datetime | None = None, extra_hours: Iterable[datetime] = ()) -> list:
+def rollup_all(
+    *,
+    now: datetime | None = None,
+    extra_hours: Iterable[datetime] = (),
+    stats: Iterable[str] | None = None,
+) -> list:
+    """Roll up what is new for every stat (or the given ones); ``extra_hours`` are the hours an
+    impressions flush wrote."""
     now = now or timezone.now()
     extra = set(extra_hours)
     results = []
-    for stat in sources.ALL_STATS:
+    for stat in stats or sources.ALL_STATS:
         hours = extra if stat in sources.IMPRESSION_STATS else ()
         results.append(rollup_stat(stat, now=now, extra_hours=hours))
     return results

@@ -69,7 +69,8 @@ class EventSource:
 
 
 EVENTS = {
-    Stat.PLAYS: EventSource(Play, "started_at", "room_id", "track_id"),
+    # A room plays on with nobody in it; a play counts when someone was there as it started.
+    Stat.PLAYS: EventSource(Play, "started_at", "room_id", "track_id", Q(listeners=0)),
     Stat.VOTES: EventSource(Vote, "created_at", "entry__room_id", "entry__track_id"),
     Stat.ADDS: EventSource(QueueEntry, "created_at", "room_id", "track_id", Q(autofilled=True)),
     Stat.SKIPS: EventSource(SkipVote, "created_at", "entry__room_id", "entry__track_id"),

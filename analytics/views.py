@@ -6,6 +6,7 @@ the label from ``labels.scoping.current_label`` only, never from the request's p
 
 from functools import wraps
 
+from django.conf import settings
 from django.http import (
     FileResponse,
     Http404,
@@ -65,7 +66,8 @@ def _context(request, label, **extra):
     # portal's namespace, not the operators' admin.
     request.current_app = label_site.name
     context = label_site.each_context(request)
-    context.update(label=label, **extra)
+    # Reach is a HyperLogLog estimate with Redis, an exact count of stored viewers without.
+    context.update(label=label, reach_estimated=bool(settings.REDIS_URL), **extra)
     return context
 
 

@@ -21,12 +21,12 @@ from catalog.models import Artist, Genre, Track
 from config import demo_logins as logins
 from labels.models import Label, Membership
 from rooms.demo_data import ARTISTS, CHAT_LINES, ROOMS
+from rooms.impressions import impressions_record_at
 from rooms.models import (
     Campaign,
     ChatMessage,
     DJSeat,
     Favourite,
-    ImpressionCount,
     ListeningSession,
     Play,
     Playback,
@@ -342,19 +342,25 @@ def _history(room, spec, users, pool: list[Track], now: datetime, report: SeedRe
             )
         )
     ListeningSession.objects.bulk_create(sessions)
-    impressions = []
+    # Through the capture path, with viewers, so reach has distinct viewers to count.
+    shown = 0
     for day in range(HISTORY_DAYS):
         for hour in rng.sample(range(24), 5):
             when = (now - timedelta(days=day)).replace(hour=hour, minute=0, second=0, microsecond=0)
             if when >= now:
                 continue
             for surface in ("directory", "page", "search", "embed"):
-                impressions.append(
-                    ImpressionCount(room=room, hour=when, surface=surface, count=rng.randint(1, 90))
-                )
-    ImpressionCount.objects.bulk_create(impressions, ignore_conflicts=True)
+                for _ in range(rng.randint(1, 25)):
+                    impressions_record_at(
+                        room_ids=[room.id],
+                        surface=surface,
+                        viewer=f"demo-viewer-{rng.randrange(400)}",
+                        at=min(now, when + timedelta(seconds=rng.randrange(3600))),
+                    )
+                    shown += 1
     for user in rng.sample(fans[:4], 2):
         Favourite.objects.get_or_create(user=user, track=current.track, defaults={"room": room})
     report.add("queue entries", len(played) + 1 + len(queued))
     report.add("chat messages", len(chat))
     report.add("listening sessions", len(sessions))
+    report.add("impressions", shown)

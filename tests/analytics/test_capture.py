@@ -14,7 +14,7 @@ from analytics import rollups
 from analytics.models import StatHour
 from catalog.models import Track
 from rooms.impressions import SLOT, impressions_flush, impressions_record_at
-from rooms.models import ChatMessage, ImpressionCount, QueueEntry, Room, Vote
+from rooms.models import ChatMessage, ImpressionCount, Play, QueueEntry, Room, Vote
 from rooms.services import room_create
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +230,16 @@ def test_a_vote_cleared_on_an_entry_dropped_before_the_next_run(make_user):
     rollups.rollup_stat("votes", now=now + timedelta(minutes=5))
     assert value() == 2
     assert QueueEntry.objects.get(id=other.id).status == QueueEntry.Status.QUEUED
+
+
+def test_a_track_started_in_an_empty_room_is_not_a_play():
+    """Rooms play on with nobody in them; only plays someone was there for are counted."""
+    room = Room.objects.create(slug="e", name="E")
+    track = Track.objects.create(title="T", duration_ms=1000)
+    at = timezone.now() - timedelta(hours=1)
+    for listeners in (0, 0, 2, 1):
+        entry = QueueEntry.objects.create(room=room, track=track)
+        Play.objects.create(room=room, entry=entry, track=track, started_at=at, listeners=listeners)
+    rollups.rollup_stat("plays", now=timezone.now() + timedelta(minutes=10))
+    hours = StatHour.objects.filter(stat="plays", entity_type="room", entity_id=room.id)
+    assert [h.value for h in hours] == [2]

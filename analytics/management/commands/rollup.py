@@ -27,13 +27,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, start=None, end=None, stat=None, **options):
+        say = self.stdout.write if options["verbosity"] >= 1 else (lambda _text: None)
         # The flush marks the hours it wrote: the incremental run below recomputes them.
         impressions_flush()
         if start is None and end is None:
-            for result in rollups.rollup_all():
-                if stat and result["stat"] not in stat:
+            for result in rollups.rollup_all(stats=stat):
+                if "skipped" in result:
+                    say(f"{result['stat']}: skipped ({result['skipped']})")
                     continue
-                self.stdout.write(f"{result}")
+                redone = " (redoing a run that died midway)" if result["redone"] else ""
+                say(f"{result['stat']}: {result['hours']} hours recomputed{redone}")
             return
         if start is None or end is None:
             raise CommandError("give both --from and --to")
@@ -43,4 +46,4 @@ class Command(BaseCommand):
         finish = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
         done = rollups.rollup_range(begin, finish, stats=stat)
         for name, hours in done.items():
-            self.stdout.write(f"{name}: {hours} hours recomputed")
+            say(f"{name}: {hours} hours recomputed")
