@@ -10,6 +10,7 @@ them.
 import argparse
 import io
 import os
+import statistics
 import sys
 import time
 import tracemalloc
@@ -218,48 +219,69 @@ def bench_plays(rooms, tracks, out, scale):
     }
 
 
-def bench_rollup(rooms, tracks, out, scale):
-    new = 25_000 * scale
-    results = {}
-    for name, history in (("history", 50_000 * scale), ("history_x10", 500_000 * scale)):
-        reset()
-        copy_plays(rooms, tracks, history, 0)
-        with connection.cursor() as c:
-            c.execute("ANALYZE rooms_play")
-        rollups.rollup_stat("plays")  # the history is rolled up already
-        hours_before = history // 2000 + 1
-        copy_plays(rooms, tracks, new, hours_before + 24)
-        with connection.cursor() as c:
-            c.execute("ANALYZE rooms_play")
-            c.execute("SELECT MAX(id) FROM rooms_play")
-            last = c.fetchone()[0]
-            bare_sql = (
-                "SELECT date_trunc('hour', started_at), room_id, track_id, count(*) "
-                "FROM rooms_play WHERE id > %s GROUP BY 1, 2, 3"
-            )
+def _rollup_case(rooms, tracks, history: int, new: int) -> dict:
+    """One rollup of ``new`` plays over ``history`` rolled up already, beside the bare GROUP BY
+    of the same new rows (the median of three runs of it, which reads the same pages)."""
+    reset()
+    copy_plays(rooms, tracks, history, 0)
+    with connection.cursor() as c:
+        c.execute("ANALYZE rooms_play")
+    rollups.rollup_stat("plays")  # the history is rolled up already
+    hours_before = history // 2000 + 1
+    copy_plays(rooms, tracks, new, hours_before + 24)
+    with connection.cursor() as c:
+        c.execute("ANALYZE rooms_play")
+        c.execute("SELECT MAX(id) FROM rooms_play")
+        last = c.fetchone()[0]
+        bare_sql = (
+            "SELECT date_trunc('hour', started_at), room_id, track_id, count(*) "
+            "FROM rooms_play WHERE id > %s GROUP BY 1, 2, 3"
+        )
+        bares = []
+        for _ in range(3):
             start = time.perf_counter()
             c.execute(bare_sql, [last - new])
             c.fetchall()
-            bare = time.perf_counter() - start
-        with CaptureQueriesContext(connection) as queries:
-            roll, result = timed(lambda: rollups.rollup_stat("plays"))
-        # The rollup's own SELECT of the hour rows (every entity kind from the fine counts),
-        # without the days, weeks, comparison or writing.
-        merge = next(q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH"))
-        derive_sql = merge[: merge.index(", tk (d, keys) AS")] + " SELECT count(*) FROM e"
-        with connection.cursor() as c:
-            derive, _ = timed(lambda sql=derive_sql: c.execute(sql))
-        assert FillState.objects.get(stat="plays").state == "done"
+            bares.append(time.perf_counter() - start)
+    bare = statistics.median(bares)
+    with CaptureQueriesContext(connection) as queries:
+        roll, result = timed(lambda: rollups.rollup_stat("plays"))
+    # The rollup's own SELECT of the hour rows (every entity kind from the fine counts),
+    # without the days, weeks, comparison or writing.
+    merge = next(q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH"))
+    derive_sql = merge[: merge.index(", tk (d, keys) AS")] + " SELECT count(*) FROM e"
+    with connection.cursor() as c:
+        derive, _ = timed(lambda sql=derive_sql: c.execute(sql))
+    assert FillState.objects.get(stat="plays").state == "done"
+    return {
+        "bare_group_by_s": round(bare, 3),
+        "rollup_s": round(roll, 3),
+        "ratio": round(roll / bare, 2),
+        "derive_ratio": round(derive / bare, 2),
+        "statements": len(queries.captured_queries),
+        "hours": result["hours"],
+        "rows_written": StatCount.objects.filter(stat="plays").count(),
+    }
+
+
+def bench_rollup(rooms, tracks, out, scale, repeat):
+    """Each case ``repeat`` times from scratch; the medians, and every ratio (single rollups take
+    tens of milliseconds, so one scheduler hiccup moves one run)."""
+    new = 25_000 * scale
+    results = {}
+    for name, history in (("history", 50_000 * scale), ("history_x10", 500_000 * scale)):
+        runs = [_rollup_case(rooms, tracks, history, new) for _ in range(repeat)]
         results[name] = {
             "history_rows": history,
             "new_rows": new,
-            "bare_group_by_s": round(bare, 3),
-            "rollup_s": round(roll, 3),
-            "ratio": round(roll / bare, 2),
-            "derive_s": round(derive, 3),
-            "derive_ratio": round(derive / bare, 2),
-            "statements": len(queries.captured_queries),
-            "hours": result["hours"],
+            **{
+                key: statistics.median(r[key] for r in runs)
+                for key in ("bare_group_by_s", "rollup_s", "ratio", "derive_ratio")
+            },
+            "ratios": [r["ratio"] for r in runs],
+            "statements": runs[0]["statements"],
+            "hours": runs[0]["hours"],
+            "rows_stored": runs[0]["rows_written"],
         }
     results["x10_over_x1"] = round(
         results["history_x10"]["rollup_s"] / results["history"]["rollup_s"], 2
@@ -323,6 +345,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each rollup case (medians reported)"
+    )
+    parser.add_argument(
         "--only",
         default="ingest,plays,rollup,export",
         help="comma-separated sections to run (default: all)",
@@ -340,7 +365,7 @@ def main():
     if "plays" in only:
         bench_plays(rooms, tracks, out, args.scale)
     if "rollup" in only:
-        bench_rollup(rooms, tracks, out, args.scale)
+        bench_rollup(rooms, tracks, out, args.scale, args.repeat)
     if "export" in only:
         bench_export(label, rooms, out, args.scale)
     reset()
