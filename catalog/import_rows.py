@@ -89,11 +89,18 @@ def parse_csv(text: str) -> list[tuple[int, dict]]:
     return rows
 
 
+def _reject_constant(name: str):
+    raise FileError(0, "file", f"Invalid JSON: {name} is not a number JSON allows.")
+
+
 def parse_json(text: str) -> list[tuple[int, dict]]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise FileError(0, "file", f"Invalid JSON at line {exc.lineno}: {exc.msg}.")
+    except RecursionError:
+        # A delivery is a flat list of objects; nothing real nests this deep.
+        raise FileError(0, "file", "Invalid JSON: lists or objects nested too deeply.")
     if not isinstance(data, list):
         raise FileError(0, "file", "Expected a JSON list of track objects.")
     return [(number, item) for number, item in enumerate(data, start=1)]
@@ -104,6 +111,9 @@ def _as_text(value, name: str) -> str:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValidationError(f"Expected text for {name}.")
+    if isinstance(value, str) and "\x00" in value:
+        # Never text in a delivery, and PostgreSQL refuses to store it.
+        raise ValidationError("Contains a NUL character (byte 0); remove it.")
     return " ".join(str(value).split())
 
 

@@ -76,7 +76,7 @@ class StaffAdmin(LabelScopedAdmin):
 
     def delete_model(self, request, obj):
         try:
-            services.membership_remove(membership=obj)
+            services.membership_remove(membership=obj, actor=request.user)
         except ValidationError as exc:
             messages.error(request, exc.messages[0])
 

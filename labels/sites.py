@@ -2,7 +2,6 @@
 
 from django import forms
 from django.contrib import admin
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
@@ -10,9 +9,10 @@ from django.urls import path
 
 from labels import scoping, views
 from labels.models import Membership
+from rooms.forms import ThrottledAuthenticationForm, throttled_status
 
 
-class LabelAuthenticationForm(AuthenticationForm):
+class LabelAuthenticationForm(ThrottledAuthenticationForm):
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
         if not Membership.objects.filter(user=user).exists():
@@ -29,6 +29,9 @@ class LabelAdminSite(admin.AdminSite):
     index_title = "Your label"
     index_template = "labels/index.html"
     login_form = LabelAuthenticationForm
+
+    def login(self, request, extra_context=None):
+        return throttled_status(super().login(request, extra_context))
 
     def has_permission(self, request):
         # Staff of a label are not Django staff: a membership is what lets someone in.

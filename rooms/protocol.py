@@ -7,6 +7,7 @@ docs/protocol.md is the contract.
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
@@ -34,7 +35,8 @@ def _number(v) -> bool:
 
 
 def _str(v) -> bool:
-    return isinstance(v, str)
+    # PostgreSQL refuses NUL in text: a string holding one could only fail in the service.
+    return isinstance(v, str) and "\x00" not in v
 
 
 def _bool(v) -> bool:
@@ -50,7 +52,18 @@ def _minutes(v) -> bool:
 
 
 def _dict(v) -> bool:
-    return isinstance(v, dict)
+    return isinstance(v, dict) and all(_str(k) and _no_nul(x) for k, x in v.items())
+
+
+def _no_nul(v) -> bool:
+    """No NUL in any string of a nested value (a dict field's contents reach the database)."""
+    if isinstance(v, str):
+        return _str(v)
+    if isinstance(v, dict):
+        return _dict(v)
+    if isinstance(v, list):
+        return all(_no_nul(x) for x in v)
+    return True
 
 
 # type: (required fields, optional fields, signed-in only, rate-limit action)
@@ -199,6 +212,17 @@ async def snapshot_build(room_id: int, user, *, room: Room | None = None) -> dic
     return {**shared, **personal, "server_time": now_ms()}
 
 
+def _reject_constant(name: str):
+    raise FrameError("invalid", f"Numbers are finite: {name} is not JSON.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 and the like overflow to infinity
+        raise FrameError("invalid", "Numbers are finite: this one is too large.")
+    return value
+
+
 def frame_parse(text: str | None) -> dict:
     limit = settings.ROOMTONE["MAX_FRAME_BYTES"]
     if text is None:
@@ -206,8 +230,9 @@ def frame_parse(text: str | None) -> dict:
     if len(text) > limit or len(text.encode()) > limit:
         raise FrameError("frame_too_large", f"Frames are at most {limit} bytes.")
     try:
-        frame = json.loads(text)
-    except ValueError:
+        # NaN and Infinity are not JSON: a browser could not parse them back from a snapshot.
+        frame = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):  # a frame of nothing but brackets nests too deep
         raise FrameError("bad_frame", "That frame is not valid JSON.")
     if not isinstance(frame, dict):
         raise FrameError("bad_frame", "A frame is a JSON object with a type.")

@@ -1,4 +1,4 @@
-"""Per-fan rate limits kept in the cache, so every process shares one budget per fan.
+"""Per-fan (or per-address) rate limits kept in the cache, so every process shares one budget.
 
 Each limit is a token bucket written as GCRA: one number per fan and action, the time at which
 the bucket is full again. `burst` actions may come at once, then one per `every` seconds.
@@ -21,6 +21,12 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "mod": (30, 0.5),
     "audio": (10, 0.5),
     "sync": (5, 1.0),
+    # Failed sign-ins, per username and per address: 10 (30) at once, then the bucket refills
+    # over five minutes. Password guessing gets a try every 30 s at best.
+    "login_user": (10, 30.0),
+    "login_ip": (30, 10.0),
+    # New rooms per user: 10 at once, then one every 6 minutes (10 an hour).
+    "room_create": (10, 360.0),
 }
 
 
@@ -60,3 +66,10 @@ def rate_limit_allow_sync(*, action: str, who: str) -> bool:
         burst, every = limit_for(action)
         cache.set(key, tat, timeout=int(burst * every) + 2)
     return allowed
+
+
+def rate_limit_spent_sync(*, action: str, who: str) -> bool:
+    """True when `who` has no `action` left right now; spends nothing. For actions that cost
+    only when they fail, such as a sign-in: check first, spend on failure."""
+    allowed, _tat = _decide(action, cache.get(_key(action, who)), time.time())
+    return not allowed

@@ -16,7 +16,13 @@ from rooms.services.moderation import (
     mod_skip,
 )
 from rooms.services.queue import queue_add, track_allowed, vote_cast
-from rooms.services.rooms import role_set, room_changed, room_create, room_settings_update
+from rooms.services.rooms import (
+    label_roles_revoke,
+    role_set,
+    room_changed,
+    room_create,
+    room_settings_update,
+)
 from rooms.services.social import chat_send, favourite_add, skip_vote_cast
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "dj_mark_away",
     "dj_release_away",
     "favourite_add",
+    "label_roles_revoke",
     "mod_ban",
     "mod_delete_message",
     "mod_lift",

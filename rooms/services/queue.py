@@ -4,6 +4,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from catalog.models import Track
+from catalog.selectors import held_for_premiere
 from rooms.broadcast import emit_now_playing, emit_queue
 from rooms.errors import RoomError
 from rooms.models import DJSeat, QueueEntry, Room, Vote
@@ -36,6 +37,10 @@ def queue_add(*, room: Room, user, track_id: int) -> QueueEntry:
             raise RoomError("not_found", "There is no such track.")
         if not track.playable:
             raise RoomError("not_playable", "This track has no playable audio yet.")
+        if held_for_premiere().filter(pk=track.pk).exists():
+            raise RoomError(
+                "not_released", "This track premieres soon: it can be queued once it has."
+            )
         if not track_allowed(room, track):
             raise RoomError("not_allowed", "This room only plays certain artists or labels.")
         if room.mode == Room.Mode.DJ and not DJSeat.objects.filter(room=room, user=user).exists():

@@ -153,3 +153,41 @@ def role_set(*, room: Room, actor, username: str, role: str) -> None:
             },
         )
         room_control(room_id=room.id, message={"action": "role", "user_id": target.pk})
+
+
+def label_roles_revoke(*, label_id: int, user, actor=None) -> list[int]:
+    """Drop `user`'s moderator and DJ roles in the label's rooms; returns those rooms' ids.
+
+    The label hands these roles to its staff, and its portal lists only current staff's: a role
+    outliving the membership would still moderate the room, unseen by the label. Runs in the
+    caller's transaction (the staff removal); open pages learn of each change on commit, as for
+    `role_set`. A room the user owns stays theirs: moving ownership is the operators' call.
+    """
+    roles = RoomRole.objects.filter(room__label_id=label_id, user=user).exclude(
+        role=RoomRole.Kind.OWNER
+    )
+    room_ids = sorted(set(roles.values_list("room_id", flat=True)))
+    for room_id in room_ids:  # in id order, so two removals never lock rooms crosswise
+        lock_room(room_id)
+        RoomRole.objects.filter(room_id=room_id, user=user).exclude(
+            role=RoomRole.Kind.OWNER
+        ).delete()
+        ModerationAction.objects.create(
+            room_id=room_id,
+            actor=actor,
+            action="role",
+            target_user=user,
+            detail={"role": "listener", "reason": "left the label's staff"},
+        )
+        room_event(
+            room_id=room_id,
+            event={
+                "type": "moderation",
+                "action": "role",
+                "actor": getattr(actor, "username", None),
+                "target": user.username,
+                "role": "listener",
+            },
+        )
+        room_control(room_id=room_id, message={"action": "role", "user_id": user.pk})
+    return room_ids

@@ -1,11 +1,12 @@
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from rooms.forms import SignupForm
+from rooms.forms import SignupForm, ThrottledAuthenticationForm, throttled_status
 from rooms.models import Favourite
 
 
@@ -16,6 +17,15 @@ def _safe_next(request) -> str:
     ):
         return target
     return "/"
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in, with failed attempts limited per username and per address."""
+
+    authentication_form = ThrottledAuthenticationForm
+
+    def post(self, request, *args, **kwargs):
+        return throttled_status(super().post(request, *args, **kwargs))
 
 
 @require_http_methods(["GET", "POST"])

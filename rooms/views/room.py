@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from rooms.forms import RoomCreateForm
 from rooms.impressions import Surface, impressions_record
 from rooms.models import Room
+from rooms.rate_limit import rate_limit_allow_sync
 from rooms.selectors import room_snapshot
 from rooms.views.access import viewable_room_or_404, viewer_key
 
@@ -147,6 +148,10 @@ def room_preview(request, slug):
 def room_create(request):
     form = RoomCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # Every room is a directory card and a playback row: a script must not mint thousands.
+        if not rate_limit_allow_sync(action="room_create", who=str(request.user.pk)):
+            form.add_error(None, "You have started many rooms lately; try again in a while.")
+            return render(request, "rooms/create.html", {"form": form}, status=429)
         room = form.create(owner=request.user)
         if room is not None:
             return redirect(room.get_absolute_url())

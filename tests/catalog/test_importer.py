@@ -107,6 +107,29 @@ def test_file_level_errors(label):
     assert [(e.row, e.field) for e in report.errors] == [(1, "title"), (1, "artists"), (2, "row")]
 
 
+def test_malformed_deliveries_are_reported_not_raised(label):
+    report = import_catalog(source="[" * 100_000 + "]" * 100_000, fmt="json", label=label)
+    assert [(e.row, e.field) for e in report.errors] == [(0, "file")]
+    assert "nested too deeply" in report.errors[0].message
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        source = (
+            f'[{{"isrc": "USRC17607839", "title": "t", "artists": "a", "duration_ms": {constant}}}]'
+        )
+        report = import_catalog(source=source, fmt="json", label=label)
+        assert [(e.row, e.field) for e in report.errors] == [(0, "file")], constant
+
+
+def test_nul_characters_are_row_errors(label):
+    source = HEADER + "USRC17607839,Song\x00One,Alice,,,,\nGBAYE0601498,Fine,Bob;Eve\x00,,,,\n"
+    report = import_catalog(source=source.encode(), fmt="csv", label=label, partial=True)
+    assert [(e.row, e.field) for e in report.errors] == [(2, "title"), (3, "artists")]
+    assert "NUL" in report.errors[0].message
+    source = '[{"isrc": "USRC17607839", "title": "t", "artists": ["a"], "label": "ac\\u0000me"}]'
+    report = import_catalog(source=source, fmt="json", label=label)
+    assert [(e.row, e.field) for e in report.errors] == [(1, "label")]
+    assert not Track.objects.exists()
+
+
 def test_duplicate_isrc_in_file_and_other_labels_track(label, other_label):
     Track.objects.create(title="Theirs", isrc="FRZ039800212", label=other_label)
     source = HEADER + (

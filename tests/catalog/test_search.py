@@ -128,6 +128,37 @@ def only_abba(*, request, slug, queryset):
     return queryset.filter(artist_names="ABBA")
 
 
+def test_view_rejects_nul(client, catalog):
+    for params in ({"q": "que\x00en"}, {"q": "queen", "room": "a\x00b"}):
+        response = client.get("/catalog/search/", params)
+        assert response.status_code == 400 and "NUL" in response.json()["error"]
+
+
+def test_view_hides_tracks_held_for_a_premiere(client, catalog):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labels.models import Label
+    from rooms.models import Premiere, Room
+
+    label = Label.objects.create(name="Acme Records", slug="acme")
+    room = Room.objects.create(name="Acme Live", slug="acme-live", label=label)
+    premiere = Premiere.objects.create(
+        label=label,
+        room=room,
+        track=catalog["hearts"],
+        title="Hearts premiere",
+        starts_at=timezone.now() + timedelta(days=1),
+    )
+    found = client.get("/catalog/search/", {"q": "queen"}).json()["results"]
+    assert [r["title"] for r in found] == ["Queen", "Dancing Queen"]
+    # Once the premiere has started, the track is everyone's to queue.
+    Premiere.objects.filter(pk=premiere.pk).update(started=True)
+    found = client.get("/catalog/search/", {"q": "queen"}).json()["results"]
+    assert [r["title"] for r in found] == ["Queen", "Queen of Hearts", "Dancing Queen"]
+
+
 def test_view_rate_limited(client, catalog, monkeypatch):
     from types import SimpleNamespace
 

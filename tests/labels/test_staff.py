@@ -1,13 +1,17 @@
 """Owners invite, re-role and remove staff; the invitation link attaches the signed-in user."""
 
+import json
 import re
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from labels.models import Invitation, Membership, Role
+from rooms.models import ModerationAction, Room, RoomRole
+from rooms.services.access import can_join
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +107,66 @@ def test_roles_change_and_the_last_owner_stays(client, world):
     # The removed person is out of the portal at once.
     client.force_login(world.analyst_a)
     assert client.get(reverse("label:index")).status_code == 302
+
+
+def _act(client, room, frame) -> dict:
+    """One room action over the HTTP fallback; its answer frame."""
+    response = client.post(
+        f"/rooms/{room.slug}/actions/", data=json.dumps(frame), content_type="application/json"
+    )
+    return response.json()["frames"][0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_removed_staff_lose_their_roles_in_the_label_rooms(client, world):
+    room = world.a.obj(Room)
+    staff = RoomRole.objects.get(room=room).user  # a moderator the portal named
+    elsewhere = Room.objects.create(name="Own room", slug="own-room")  # no label's room
+    RoomRole.objects.create(room=elsewhere, user=staff, role=RoomRole.Kind.MODERATOR)
+    client.force_login(world.owner_a)
+    membership = Membership.objects.get(label=world.a.label, user=staff)
+    response = client.post(
+        reverse("label:labels_membership_delete", args=[membership.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+
+    assert not RoomRole.objects.filter(room=room, user=staff).exists()
+    audit = ModerationAction.objects.get(room=room, action="role")
+    assert (audit.actor, audit.target_user, audit.detail["role"]) == (
+        world.owner_a,
+        staff,
+        "listener",
+    )
+    # Roles the label did not give are not the label's to take.
+    assert RoomRole.objects.filter(room=elsewhere, user=staff).exists()
+    assert RoomRole.objects.filter(room=world.b.obj(Room)).exists()
+
+    ex = Client()
+    ex.force_login(staff)
+    answer = _act(ex, room, {"type": "mod.settings", "changes": {"name": "Taken over"}})
+    assert answer["code"] == "forbidden"
+    answer = _act(ex, room, {"type": "mod.ban", "username": world.fan.username})
+    assert answer["code"] == "forbidden"
+    room.refresh_from_db()
+    assert room.name == "alphatok room" and not room.sanctions.exists()
+    # Nor do they get into the label's private rooms any more, by page or by socket.
+    Room.objects.filter(pk=room.pk).update(visibility=Room.Visibility.PRIVATE)
+    room.refresh_from_db()
+    assert ex.get(room.get_absolute_url()).status_code == 404
+    assert can_join(room, staff, None) == "invite_required"
+
+
+def test_portal_sign_in_stops_password_guessing(world):
+    login = reverse("label:login")
+    owner = world.owner_a.username
+    for attempt in range(10):
+        response = Client().post(login, {"username": owner, "password": f"guess-{attempt}"})
+        assert response.status_code == 200
+    response = Client().post(login, {"username": owner, "password": "pw-" + owner})
+    assert response.status_code == 429 and "Too many failed sign-ins" in response.content.decode()
+    # Someone else signs in from the same address: the address has failures left.
+    staff = Client()
+    response = staff.post(
+        login, {"username": "analyst_alphatok", "password": "pw-analyst_alphatok"}
+    )
+    assert response.status_code == 302 and "_auth_user_id" in staff.session

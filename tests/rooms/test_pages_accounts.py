@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from rooms.models import Favourite
 
@@ -58,6 +59,32 @@ def test_login_and_logout(client, make_user):
     assert client.get("/accounts/logout/").status_code == 405  # POST only
     client.post("/accounts/logout/")
     assert "Sign in" in client.get("/").content.decode()
+
+
+def _sign_in(username, password, address="10.0.0.1"):
+    return Client(REMOTE_ADDR=address).post(
+        "/accounts/login/", {"username": username, "password": password}
+    )
+
+
+def test_sign_in_stops_guessing_one_account(make_user):
+    make_user("joe")
+    assert _sign_in("joe", "pw-joe").status_code == 302  # below the limit: unaffected
+    for attempt in range(10):
+        assert _sign_in("JOE", f"guess-{attempt}", f"10.0.1.{attempt}").status_code == 200
+    # Every address, even with the right password: the account's failures are spent.
+    response = _sign_in("joe", "pw-joe", "10.0.2.1")
+    assert response.status_code == 429
+    assert "Too many failed sign-ins" in response.content.decode()
+    assert "do not match" not in response.content.decode()
+
+
+def test_sign_in_stops_guessing_from_one_address(make_user):
+    make_user("joe")
+    for attempt in range(30):
+        assert _sign_in(f"fan{attempt}", "guess").status_code == 200
+    assert _sign_in("joe", "pw-joe").status_code == 429
+    assert _sign_in("joe", "pw-joe", "10.0.0.2").status_code == 302
 
 
 def test_favourites_are_private_to_their_fan(client, make_user, make_track, room):

@@ -85,6 +85,14 @@ def test_genre_filter(client, owner):
     assert [g.slug for g in response.context["genres"]] == ["house", "techno"]
 
 
+def test_nul_in_search_or_genre_is_a_bad_request(client, owner):
+    make_room(owner, "Warehouse")
+    assert client.get("/?q=ware%00house").status_code == 400
+    assert client.get("/?genre=a%00b").status_code == 400
+    assert client.get("/diagnostics/?room=a%00b").status_code == 404  # no such room
+    assert names(client.get("/?q=ware")) == ["Warehouse"]
+
+
 def test_sorts_by_listeners_new_and_trending(client, owner):
     quiet = make_room(owner, "Quiet", listeners=1)
     busy = make_room(owner, "Busy", listeners=50)
