@@ -173,6 +173,22 @@ class CampaignForm(forms.ModelForm):
         starts, ends = cleaned.get("starts_on"), cleaned.get("ends_on")
         if starts and ends and ends < starts:
             self.add_error("ends_on", "The campaign cannot end before it starts.")
+        room = cleaned.get("room")
+        if room and starts and ends and ends >= starts:
+            # One campaign at a time per room: a second one over the same days features nothing
+            # more and would make the room's plan hard to read.
+            overlapping = (
+                m.Campaign.objects.filter(room=room, starts_on__lte=ends, ends_on__gte=starts)
+                .exclude(pk=self.instance.pk)
+                .first()
+            )
+            if overlapping:
+                self.add_error(
+                    "starts_on",
+                    f"{room} already has the campaign \u201c{overlapping.name}\u201d from "
+                    f"{overlapping.starts_on:%Y-%m-%d} to {overlapping.ends_on:%Y-%m-%d}; "
+                    "choose other days or change that campaign.",
+                )
         return cleaned
 
 

@@ -201,7 +201,9 @@ def _rooms(users: dict, tracks: dict[str, Track], report: SeedReport) -> None:
                 room.allowed_labels.set([label])
             for username, role in [(spec["owner"], "owner"), *spec.get("roles", [])]:
                 RoomRole.objects.get_or_create(room=room, user=users[username], role=role)
-        if label and spec.get("campaign"):
+        # Campaigns and premieres are seeded with their room only: what the label's staff rename,
+        # move or delete since stays as they left it.
+        if created and label and spec.get("campaign"):
             _, made = Campaign.objects.get_or_create(
                 label=label,
                 room=room,
@@ -212,7 +214,7 @@ def _rooms(users: dict, tracks: dict[str, Track], report: SeedReport) -> None:
                 },
             )
             report.add("campaigns", made)
-        if label and spec.get("premiere"):
+        if created and label and spec.get("premiere"):
             title, track_title = spec["premiere"]
             starts = (now + timedelta(days=2)).replace(hour=19, minute=0, second=0, microsecond=0)
             _, made = Premiere.objects.get_or_create(

@@ -163,10 +163,39 @@ def test_campaign_window_is_checked(client, world):
     response = client.post(
         reverse("label:rooms_campaign_add"),
         {"name": "Launch", "room": world.a.obj(Room).pk,
-         "starts_on": today.isoformat(), "ends_on": today.isoformat()},
+         "starts_on": (today + timedelta(days=30)).isoformat(),
+         "ends_on": (today + timedelta(days=30)).isoformat()},
     )  # fmt: skip
     assert response.status_code == 302
     assert Campaign.objects.get(name="Launch").label == world.a.label
+
+
+def test_a_room_has_one_campaign_at_a_time(client, world):
+    client.force_login(world.owner_a)
+    today = timezone.localdate() + timedelta(days=30)  # after the world's own campaign
+    room = world.a.obj(Room)
+
+    def add(name, starts, ends):
+        return client.post(
+            reverse("label:rooms_campaign_add"),
+            {"name": name, "room": room.pk,
+             "starts_on": (today + timedelta(days=starts)).isoformat(),
+             "ends_on": (today + timedelta(days=ends)).isoformat()},
+        )  # fmt: skip
+
+    assert add("Spring", 0, 6).status_code == 302
+    response = add("Overlap", 6, 10)
+    assert response.status_code == 200
+    assert "already has the campaign" in str(response.context["adminform"].form.errors)
+    assert add("Later", 7, 10).status_code == 302
+    spring = Campaign.objects.get(name="Spring")
+    # Editing a campaign does not collide with itself.
+    response = client.post(
+        reverse("label:rooms_campaign_change", args=[spring.pk]),
+        {"name": "Spring", "room": room.pk, "starts_on": today.isoformat(),
+         "ends_on": (today + timedelta(days=5)).isoformat()},
+    )  # fmt: skip
+    assert response.status_code == 302
 
 
 def test_premiere_starts_in_the_future(client, world):
