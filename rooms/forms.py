@@ -11,6 +11,7 @@ from catalog.models import Genre
 from rooms import services
 from rooms.models import Room
 from rooms.rate_limit import rate_limit_allow_sync, rate_limit_spent_sync
+from rooms.text import text_clean, text_visible
 
 
 class RoomCreateForm(forms.Form):
@@ -27,8 +28,8 @@ class RoomCreateForm(forms.Form):
     visibility = forms.ChoiceField(choices=Room.Visibility.choices, initial=Room.Visibility.PUBLIC)
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
+        name = text_clean(self.cleaned_data["name"]).replace("\n", " ").replace("\t", " ").strip()
+        if not text_visible(name):
             raise forms.ValidationError("Give the room a name.")
         return name
 

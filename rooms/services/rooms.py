@@ -10,6 +10,7 @@ from rooms.models import ModerationAction, Playback, Room, RoomRole
 from rooms.playback import lock_room
 from rooms.selectors import load_room, room_dict
 from rooms.services.access import lock_fresh, require_fan, require_moderator
+from rooms.text import text_clean, text_visible
 
 # Settings a moderator may change from the room (the admin and the edit page change more).
 EDITABLE = {
@@ -103,6 +104,10 @@ def room_settings_update(*, room: Room, actor, changes: dict) -> Room:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not ok:
             raise RoomError("invalid", f"{field} must be a {kind.__name__}.")
+    if "name" in changes:
+        changes = {**changes, "name": " ".join(text_clean(changes["name"]).split())}
+        if not text_visible(changes["name"]):
+            raise RoomError("invalid", "Give the room a name.")
     with transaction.atomic():
         _playback, fresh = lock_fresh(room)
         require_moderator(fresh, actor)  # the role may have gone since the connection opened

@@ -15,6 +15,7 @@ from rooms.selectors import (
     skip_votes_counted,
 )
 from rooms.services.access import lock_fresh, require_fan, require_not_banned, sanction_in_force
+from rooms.text import text_clean, text_visible
 
 NOT_LISTENING = "Only fans listening in the room (audio playing) can vote to skip."
 
@@ -22,8 +23,9 @@ NOT_LISTENING = "Only fans listening in the room (audio playing) can vote to ski
 def chat_send(*, room: Room, user, text: str) -> ChatMessage:
     """Store the text as typed; clients escape it when they render it."""
     require_fan(user)
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not text_visible(text):
         raise RoomError("invalid", "A message needs some text.")
+    text = text_clean(text)
     limit = settings.ROOMTONE["CHAT_MAX_LENGTH"]
     if len(text) > limit:
         raise RoomError("too_long", f"Messages are at most {limit} characters.")
