@@ -7,7 +7,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from rooms.forms import SignupForm, ThrottledAuthenticationForm, throttled_status
-from rooms.models import Favourite
+from rooms.models import Favourite, Room
+from rooms.views.access import may_see_private
 
 
 def _safe_next(request) -> str:
@@ -48,4 +49,10 @@ def favourites(request):
         .order_by("-created_at", "-id")
     )
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    for fav in page:
+        # A private room the fan can no longer open is named, not linked (its page is a 404).
+        room = fav.room
+        fav.room_open = room is not None and (
+            room.visibility != Room.Visibility.PRIVATE or may_see_private(request, room)
+        )
     return render(request, "rooms/favourites.html", {"page": page})

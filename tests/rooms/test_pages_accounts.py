@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from rooms.models import Favourite
+from rooms.models import Favourite, Room
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +97,18 @@ def test_favourites_are_private_to_their_fan(client, make_user, make_track, room
     html = client.get("/me/favourites/").content.decode()
     assert "Joe&#x27;s Song" in html and room.name in html
     assert "Ann" not in html
+
+
+def test_a_favourite_from_a_private_room_links_only_for_those_who_may_open_it(
+    client, make_user, make_track, room
+):
+    joe = make_user("joe")
+    Room.objects.filter(pk=room.pk).update(visibility=Room.Visibility.PRIVATE)
+    Favourite.objects.create(user=joe, track=make_track("Hidden Song"), room=room)
+    client.force_login(joe)
+    html = client.get("/me/favourites/").content.decode()
+    assert "grabbed in a private room" in html
+    assert room.get_absolute_url() not in html
+    room.roles.create(user=joe, role="moderator")
+    html = client.get("/me/favourites/").content.decode()
+    assert f'href="{room.get_absolute_url()}"' in html
