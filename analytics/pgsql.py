@@ -176,17 +176,22 @@ def _merge(*, stat: str, hours: list[datetime], prelude: str, params: list):
         # The new hours of each entity and day, as the day row holds them.
         "nh AS MATERIALIZED (SELECT date_trunc('day', e.h AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
         "AS b, e.et, e.eid, MAX(e.lbl) AS lbl, jsonb_object_agg(extract(hour FROM e.h AT TIME "
-        "ZONE 'UTC')::int::text, e.v::bigint) AS hs FROM e WHERE e.v <> 0 GROUP BY 1, 2, 3), "
-        # Each touched day: its stored hours less the recomputed ones, plus the new ones.
+        "ZONE 'UTC')::int::text, e.v::bigint) AS hs, SUM(e.v)::bigint AS v FROM e "
+        "WHERE e.v <> 0 GROUP BY 1, 2, 3), "
+        # Each touched day: its stored hours less the recomputed ones, plus the new ones (a day
+        # not stored yet is just the new ones, and their sum).
         "dh AS MATERIALIZED (SELECT COALESCE(nh.b, od.b) AS b, COALESCE(nh.et, od.et) AS et, "
         "COALESCE(nh.eid, od.eid) AS eid, CASE WHEN nh.b IS NULL THEN od.lbl ELSE nh.lbl END "
-        "AS lbl, (COALESCE(od.hs, '{}') - COALESCE(tk.keys, '{}')) || COALESCE(nh.hs, '{}') "
-        "AS hs FROM (SELECT * FROM om WHERE g = 'day' AND mine) od FULL JOIN nh "
+        "AS lbl, CASE WHEN od.b IS NULL THEN nh.hs ELSE (COALESCE(od.hs, '{}') "
+        "- COALESCE(tk.keys, '{}')) || COALESCE(nh.hs, '{}') END AS hs, "
+        "CASE WHEN od.b IS NULL THEN nh.v END AS v "
+        "FROM (SELECT * FROM om WHERE g = 'day' AND mine) od FULL JOIN nh "
         "ON od.b = nh.b AND od.et = nh.et AND od.eid = nh.eid "
         "LEFT JOIN tk ON tk.d = COALESCE(nh.b, od.b)), "
         "dy (g, b, et, eid, lbl, v, hs) AS MATERIALIZED (SELECT 'day', d.b, d.et, d.eid, d.lbl, "
-        "x.v, d.hs FROM dh d CROSS JOIN LATERAL (SELECT COALESCE(SUM(j.value::bigint), 0) "
-        "AS v FROM jsonb_each_text(d.hs) j) x WHERE x.v <> 0), "
+        "x.v, d.hs FROM dh d CROSS JOIN LATERAL (SELECT COALESCE(d.v, (SELECT "
+        "COALESCE(SUM(j.value::bigint), 0) FROM jsonb_each_text(d.hs) j)) AS v) x "
+        "WHERE x.v <> 0), "
         "wk (g, b, et, eid, lbl, v, hs) AS MATERIALIZED (SELECT 'week', "
         "date_trunc('week', x.b AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', x.et, x.eid, "
         "MAX(x.lbl), SUM(x.v)::bigint, NULL::jsonb FROM (SELECT o.b, o.et, o.eid, o.lbl, o.v "
