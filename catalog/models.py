@@ -96,7 +96,12 @@ class Track(models.Model):
         if self.isrc:
             from catalog.isrc import normalize_isrc
 
-            self.isrc = normalize_isrc(self.isrc)
+            try:
+                self.isrc = normalize_isrc(self.isrc)
+            except ValidationError:
+                # validate_isrc reports it on the field (full_clean runs the field validators
+                # first); raising here again would repeat it above the form as a non-field error.
+                pass
         if self.external_uri and ":" not in self.external_uri:
             raise ValidationError({"external_uri": "Use a URI such as spotify:track:<id>."})
 

@@ -16,7 +16,8 @@
     link.textContent = room.name;
     var where = document.createElement("span");
     where.className = "muted small";
-    where.textContent = (room.venue_name ? " · " + room.venue_name : "") + " · " + room.listeners + " listening";
+    // The venue's name isolated (FSI … PDI): a right-to-left override in it cannot flip the rest.
+    where.textContent = (room.venue_name ? " · \u2068" + room.venue_name + "\u2069" : "") + " · " + room.listeners + " listening";
     var left = document.createElement("span");
     left.appendChild(link);
     left.appendChild(where);

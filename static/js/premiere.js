@@ -47,7 +47,11 @@
     var state = rt && rt.state ? rt.state() : null;
     var playing = state && state.now_playing;
     if (playing && playing.started_at === startsAt && playing.track) {
-      return playing.track.title + (playing.track.artist_names ? " — " + playing.track.artist_names : "");
+      // Each name isolated (FSI … PDI): a right-to-left override in one cannot flip the rest.
+      var isolate = function (text) {
+        return "\u2068" + text + "\u2069";
+      };
+      return isolate(playing.track.title) + (playing.track.artist_names ? " — " + isolate(playing.track.artist_names) : "");
     }
     return "";
   }

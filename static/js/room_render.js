@@ -46,6 +46,17 @@
     return Math.floor(seconds / 60) + ":" + (rest < 10 ? "0" : "") + rest;
   }
 
+  // First-strong isolate … pop directional isolate: a right-to-left override in a name cannot
+  // flip the words around it in plain-text places (dialogs, the tab title).
+  function isolate(text) {
+    return "\u2068" + (text === null || text === undefined ? "" : String(text)) + "\u2069";
+  }
+
+  // "label <bdi>user text</bdi>": the name isolated from the words around it in the DOM.
+  function labelled(className, label, name) {
+    return el("span", { className: className }, label, el("bdi", { text: name }));
+  }
+
   function can(state, permission) {
     return !!(state.you && state.you.permissions && state.you.permissions.indexOf(permission) !== -1);
   }
@@ -102,7 +113,7 @@
         "li",
         { className: "track-row", dataset: { entry: item.entry_id } },
         trackText(item.track),
-        item.added_by ? el("span", { className: "t-by", text: "by " + item.added_by }) : null,
+        item.added_by ? labelled("t-by", "by ", item.added_by) : null,
         el("span", { className: "t-len", text: mmss(item.track.duration_ms) }),
         voteButtons(item, actions, state) || el("span", { className: "t-score", text: String(score) }),
         isMod(state)
@@ -139,7 +150,8 @@
     var np = state.now_playing;
     setText("np-title", np ? np.track.title : "Nothing playing");
     setText("np-artist", np ? np.track.artist_names : "Add a track to get the room going.");
-    setText("np-added", np && np.added_by ? "added by " + np.added_by : "");
+    var added = $("np-added");
+    if (added) replaceChildren(added, np && np.added_by ? [document.createTextNode("added by "), el("bdi", { text: np.added_by })] : []);
     setText("np-up-n", np ? np.up || 0 : 0);
     setText("np-down-n", np ? np.down || 0 : 0);
     setText("skip-n", np ? (np.skip_votes || 0) + "/" + (np.skip_needed || 0) : "0/0");
@@ -182,21 +194,27 @@
     var mod = isMod(state) && message.user !== (state.you && state.you.username);
     return el(
       "li",
-      { className: "chat-msg", dataset: { id: message.id } },
-      el("span", { className: "chat-user", text: message.user }),
+      { className: isMod(state) ? "chat-msg has-mod" : "chat-msg", dataset: { id: message.id } },
+      el("span", { className: "chat-user", text: message.user, title: message.user }),
       el("span", { className: "chat-text", text: message.text }),
-      isMod(state)
-        ? el("button", {
-            type: "button",
-            className: "mod-btn",
-            "aria-label": "Delete message",
-            title: "Delete message",
-            text: "✕",
-            onclick: function () {
-              actions.send({ type: "mod.delete_message", message_id: message.id });
-            },
-          })
-        : null,
+      isMod(state) ? chatModControls(message, mod, actions) : null
+    );
+  }
+
+  function chatModControls(message, mod, actions) {
+    return el(
+      "span",
+      { className: "chat-mod", role: "group", "aria-label": "Moderate the message from " + message.user },
+      el("button", {
+        type: "button",
+        className: "mod-btn",
+        "aria-label": "Delete message",
+        title: "Delete message",
+        text: "✕",
+        onclick: function () {
+          actions.send({ type: "mod.delete_message", message_id: message.id });
+        },
+      }),
       mod
         ? el("button", {
             type: "button",
@@ -215,7 +233,7 @@
             title: "Ban from the room",
             text: "ban",
             onclick: function () {
-              if (root.confirm("Ban " + message.user + " from this room?")) {
+              if (root.confirm("Ban " + isolate(message.user) + " from this room?")) {
                 actions.send({ type: "mod.ban", username: message.user });
               }
             },
@@ -227,7 +245,9 @@
   function renderChat(state, actions) {
     var list = $("chat-list");
     if (!list) return;
-    var stick = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    // The first render opens at the latest messages; later ones follow only a reader at the bottom.
+    var stick = !list.dataset.rendered || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    list.dataset.rendered = "1";
     var rows = (state.chat || []).map(function (message) {
       return chatRow(message, state, actions);
     });
@@ -281,7 +301,7 @@
       if (HEX.test(theme.primary || "")) box.style.setProperty("--room-primary", theme.primary);
       if (HEX.test(theme.accent || "")) box.style.setProperty("--room-accent", theme.accent);
     }
-    if (room.name) document.title = room.name + " · Roomtone";
+    if (room.name) document.title = isolate(room.name) + " · Roomtone";
   }
 
   function renderPermissions(state) {
@@ -334,6 +354,7 @@
 
   root.RoomtoneRender = {
     el: el,
+    isolate: isolate,
     mmss: mmss,
     can: can,
     renderAll: renderAll,

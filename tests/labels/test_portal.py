@@ -150,6 +150,20 @@ def test_track_upload_rejects_non_audio(client, world):
     assert Track.objects.count() == before
 
 
+def test_bad_isrc_is_reported_once_on_its_field(client, world):
+    client.force_login(world.owner_a)
+    track = world.a.obj(Track)
+    url = reverse("label:catalog_track_change", args=[track.pk])
+    data = changeform_data(client.get(url))
+    data["isrc"] = "XX-bad"
+    response = client.post(url, data)
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert [e.code for e in form.errors.as_data()["isrc"]] == ["invalid_isrc"]
+    assert not form.non_field_errors()
+    assert response.content.decode().count("is not a valid ISRC") == 1
+
+
 def test_campaign_window_is_checked(client, world):
     client.force_login(world.owner_a)
     today = timezone.localdate()
