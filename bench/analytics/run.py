@@ -9,6 +9,7 @@ them.
 
 import argparse
 import io
+import json
 import os
 import statistics
 import sys
@@ -299,18 +300,31 @@ def bench_rollup(rooms, tracks, out, scale, repeat):
 
 def bench_export(label, rooms, out, scale):
     StatCount.objects.all().delete()
-    n = 200_000 * scale
+    n = 200_000 * scale  # hour rows: every hour of each room's days, held in its day rows
+    days = n // len(rooms) // 24
     with connection.cursor() as c:
         with c.cursor.copy(
             "COPY analytics_statcount (stat, granularity, bucket_start, entity_type, entity_id, "
-            "label_id, value) FROM STDIN"
+            "label_id, value, hours) FROM STDIN"
         ) as cp:
-            for i in range(n):
-                room = rooms[i % len(rooms)].id
-                at = T0 + timedelta(hours=i // len(rooms))
-                cp.write_row(("plays", "hour", at, "room", room, label.id, i % 97))
+            for d in range(days):
+                for k, room in enumerate(rooms):
+                    hours = {str(h): 1 + (d * 24 + h + k) % 97 for h in range(24)}
+                    cp.write_row(
+                        (
+                            "plays",
+                            "day",
+                            T0 + timedelta(days=d),
+                            "room",
+                            room.id,
+                            label.id,
+                            sum(hours.values()),
+                            json.dumps(hours),
+                        )
+                    )
         c.execute("ANALYZE analytics_statcount")
-    end = T0 + timedelta(hours=n // len(rooms))
+    n = days * len(rooms) * 24
+    end = T0 + timedelta(days=days - 1)
     filters = Filters(Window(T0.date(), end.date(), "hour"), "room", None, [])
     from analytics.exports import csv_stream
 
@@ -329,9 +343,10 @@ def bench_export(label, rooms, out, scale):
     with connection.cursor() as c:
         t = time.perf_counter()
         buf = 0
+        # The same hour rows through the same view, as plain CSV.
         sql = (
             "COPY (SELECT s.bucket_start, s.granularity, s.entity_type, s.entity_id, r.name, "
-            "s.stat, s.value FROM analytics_statcount s LEFT JOIN rooms_room r "
+            "s.stat, s.value FROM analytics_stathour s LEFT JOIN rooms_room r "
             "ON r.id = s.entity_id WHERE s.label_id = %s AND s.entity_type = 'room' "
             "ORDER BY s.bucket_start, s.entity_id, s.stat) TO STDOUT WITH CSV HEADER"
         )
