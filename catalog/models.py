@@ -1,3 +1,5 @@
+import secrets
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.text import slugify
@@ -51,8 +53,11 @@ class Artist(models.Model):
 
 
 def audio_upload_to(instance: "Track", filename: str) -> str:
+    """audio/<label>/<title>-<random>.<ext>: media is public, so a file's address must not be
+    guessable from its title (a track held back for a premiere would be heard before it)."""
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
-    return f"audio/{instance.label_id or 'none'}/{slugify(instance.title)[:60] or 'track'}.{ext}"
+    title = slugify(instance.title)[:60] or "track"
+    return f"audio/{instance.label_id or 'none'}/{title}-{secrets.token_urlsafe(12)}.{ext}"
 
 
 class Track(models.Model):

@@ -143,3 +143,13 @@ def test_form_field_accepts_wav_and_rejects_text(settings):
     with pytest.raises(ValidationError) as exc:
         field.clean(SimpleUploadedFile("a.wav", wav_bytes()))
     assert "at most" in exc.value.messages[0]
+
+
+def test_stored_audio_file_names_cannot_be_guessed_from_the_title():
+    from catalog.models import Track, audio_upload_to
+
+    track = Track(title="Unreleased Single", label_id=7)
+    first, second = audio_upload_to(track, "x.ogg"), audio_upload_to(track, "x.ogg")
+    assert first.startswith("audio/7/unreleased-single-") and first.endswith(".ogg")
+    assert first != second
+    assert len(first) - len("audio/7/unreleased-single-.ogg") >= 16
