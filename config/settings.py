@@ -285,6 +285,8 @@ ROOM_EVENTS_VIA_HUB = env_bool("ROOM_EVENTS_VIA_HUB", default=True)
 CATALOG_ROOM_SEARCH_SCOPE = "rooms.selectors.room_search_scope"
 
 ROOMTONE = {
+    # Anonymous sockets and event streams one address may hold open per web process (0: no limit).
+    "ANON_CONNECTIONS_PER_ADDRESS": env.int("ANON_CONNECTIONS_PER_ADDRESS", default=20),
     # A new track starts this far in the future so every client can load it first.
     "START_LEAD_MS": env.int("START_LEAD_MS", default=1500),
     # The next track is chosen and announced this far before the playing one ends, and starts

@@ -26,6 +26,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from rooms import presence, scheduler
 from rooms.broadcast import room_group
+from rooms.connections import anon_connection_close, anon_connection_open
 from rooms.hub import hub_rooms_enabled
 from rooms.protocol import (
     REFUSALS,
@@ -56,6 +57,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     session_id: int | None = None
     conn: Conn | None = None
     listener = None
+    # The address this anonymous socket is counted against (rooms/connections.py).
+    anon_address: str | None = None
     # Control messages from the hub waiting for this socket's answer, and the task answering.
     controls: deque | None = None
     answering: asyncio.Task | None = None
@@ -92,6 +95,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         room, refusal = await database_sync_to_async(room_admit)(
             slug=slug, user=self.user, invite=invite, session=self.scope.get("session")
         )
+        if refusal is None and not self.user.is_authenticated:
+            address = (self.scope.get("client") or ("",))[0] or ""
+            if anon_connection_open(address):
+                self.anon_address = address
+            else:
+                refusal = "too_many_connections"
         await self.accept()
         if refusal is not None:
             message, close_code, _status = REFUSALS[refusal]
@@ -129,6 +138,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.listener.start(after_seq=snapshot["seq"])
 
     async def disconnect(self, code):
+        if self.anon_address is not None:
+            anon_connection_close(self.anon_address)
+            self.anon_address = None
         if self.room is None:
             return
         room_id = self.room.id

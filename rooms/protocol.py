@@ -96,10 +96,16 @@ COMMON_OPTIONAL = {"type": _str, "ref": lambda v: _str(v) or _int(v)}
 CLOSE_INVITE_REQUIRED = 4401
 CLOSE_BANNED = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
 
 # Refusals at connection time: code -> (message, WebSocket close code, HTTP status).
 REFUSALS = {
     "not_found": ("There is no such room.", CLOSE_NOT_FOUND, 404),
+    "too_many_connections": (
+        "Too many anonymous listeners from your network: sign in to listen here.",
+        CLOSE_TOO_MANY,
+        429,
+    ),
     "banned": ("You are banned from this room.", CLOSE_BANNED, 403),
     "invite_required": (
         "This room is private: open it with its invite link.",

@@ -31,6 +31,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from rooms import presence, scheduler
 from rooms.broadcast import room_group
+from rooms.connections import (
+    anon_connection_allowed,
+    anon_connection_close,
+    anon_connection_open,
+)
 from rooms.hub import DEFAULT_MAX_FRAMES, hub_rooms_enabled
 from rooms.models import Room
 from rooms.protocol import (
@@ -246,15 +251,35 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
             await presence.session_close_batched(session_id=session_id)
 
 
+async def _counted(stream, address: str | None):
+    """The stream, its anonymous listener counted against ``address`` while it runs.
+
+    Counted when it starts, not when the view checked (a response never started never ends
+    either); two streams opened between the two may overshoot the limit by one each."""
+    counted = address is not None and anon_connection_open(address)
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        await stream.aclose()
+        if counted:
+            anon_connection_close(address)
+
+
 @require_GET
 async def room_events(request, slug):
     user, session_key, room, refusal = await database_sync_to_async(_admit)(request, slug)
     if refusal is not None:
         return _refused(refusal)
+    address = None
+    if not user.is_authenticated:
+        address = request.META.get("REMOTE_ADDR", "")
+        if not anon_connection_allowed(address):
+            return _refused("too_many_connections")
     # Also sets the CSRF cookie on this response, so the page's POSTs pass the CSRF check.
     csrf = get_token(request)
     response = StreamingHttpResponse(
-        _events(room=room, user=user, session_key=session_key, csrf=csrf),
+        _counted(_events(room=room, user=user, session_key=session_key, csrf=csrf), address),
         content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"

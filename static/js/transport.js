@@ -12,8 +12,9 @@
     4401: "This room is private: open it with its invite link.",
     4403: "You cannot join this room.",
     4404: "This room is gone.",
+    4429: "Too many listeners from your network: sign in to listen here.",
   };
-  var FINAL_ERRORS = { invite_required: 4401, banned: 4403, not_found: 4404 };
+  var FINAL_ERRORS = { invite_required: 4401, banned: 4403, not_found: 4404, too_many_connections: 4429 };
   // The server dropped a socket that fell behind the room: reconnect and resync from the new
   // socket's snapshot. Not a sign of a broken network, so it never pushes the page to SSE.
   var CLOSE_TOO_SLOW = 4008;

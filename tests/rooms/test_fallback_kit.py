@@ -11,7 +11,13 @@ from django.test import AsyncClient
 class EventStream:
     """One `GET /rooms/<slug>/events/` through the real ASGI application, disconnectable."""
 
-    def __init__(self, path: str, cookie: bytes | None = None, headers: dict | None = None):
+    def __init__(
+        self,
+        path: str,
+        cookie: bytes | None = None,
+        headers: dict | None = None,
+        client: tuple[str, int] = ("127.0.0.1", 40000),
+    ):
         from config.asgi import application
 
         url = urlsplit(path)
@@ -31,7 +37,7 @@ class EventStream:
             "query_string": url.query.encode(),
             "root_path": "",
             "headers": raw_headers,
-            "client": ("127.0.0.1", 40000),
+            "client": client,
             "server": ("testserver", 80),
         }
         self.inbox: asyncio.Queue = asyncio.Queue()
