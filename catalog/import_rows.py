@@ -38,6 +38,8 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
+        if not self.row:
+            return f"the file, {self.field}: {self.message}"
         return f"row {self.row}, {self.field}: {self.message}"
 
 
