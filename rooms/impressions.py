@@ -46,7 +46,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from rooms.impressions_buffer import PageBuffer
@@ -61,6 +60,9 @@ REACH_TTL = 40 * 24 * 3600  # weeks of reach can be recomputed from the hourly s
 SLOT = 30 * 60
 # The standard error of the reach estimate; the exact fallback has none.
 REACH_ERROR = 0.0081
+# The local flush reads stored counts this many hours at a time, by room when they are this few.
+PLAN_HOURS = 50
+PLAN_ROOMS = 500
 
 
 def _unidentified_cap() -> int:
@@ -454,18 +456,31 @@ def _read_batches(batches: list[Path]) -> list[dict]:
     return [{"room": r, "hour": h, "surface": s, "n": n} for (r, h, s), n in counts.items()]
 
 
+def _stored_counts(keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], int]:
+    """The stored count of each (room, hour, surface), read a few hours at a time: a condition
+    per key would pass SQLite's limit on an expression's depth (1,000) on a busy spool."""
+    rooms_by_hour: dict[str, set[int]] = defaultdict(set)
+    for room, hour, _surface in keys:
+        rooms_by_hour[hour].add(room)
+    hours = sorted(rooms_by_hour)
+    found = {}
+    for i in range(0, len(hours), PLAN_HOURS):
+        chunk = hours[i : i + PLAN_HOURS]
+        rooms = set().union(*(rooms_by_hour[h] for h in chunk))
+        stored = ImpressionCount.objects.filter(hour__in=[_parse_hour(h) for h in chunk])
+        if len(rooms) <= PLAN_ROOMS:
+            stored = stored.filter(room_id__in=rooms)
+        for room, hour, surface, n in stored.values_list("room_id", "hour", "surface", "count"):
+            key = (room, _hour_str(hour), surface)
+            if key in keys:
+                found[key] = n
+    return found
+
+
 def _plan(batches: list[Path]) -> dict:
     """The rows as they must be after adding the batches: the database's counts plus theirs."""
     deltas = _read_batches(batches)
-    q = Q()
-    for d in deltas:
-        q |= Q(room_id=d["room"], hour=_parse_hour(d["hour"]), surface=d["surface"])
-    now = {}
-    if deltas:
-        for room, hour, surface, n in ImpressionCount.objects.filter(q).values_list(
-            "room_id", "hour", "surface", "count"
-        ):
-            now[(room, _hour_str(hour), surface)] = n
+    now = _stored_counts({(d["room"], d["hour"], d["surface"]) for d in deltas})
     rows = [
         [
             d["room"],

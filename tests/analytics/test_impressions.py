@@ -148,3 +148,33 @@ def test_reach_files_older_than_the_sketches_are_pruned(settings, rooms):
     assert len(list(folder.glob("*.txt"))) == 2
     assert forget_reach() == 1
     assert [p.stem for p in folder.glob("*.txt")] == [timezone.now().strftime("%Y%m%d%H")]
+
+
+def test_a_large_spool_flushes_in_one_go(settings, rooms):
+    """Without Redis: thousands of (room, hour, surface) counts in one flush (the demo's weeks of
+    history, a busy hour of a big directory) are read back a few hours at a time."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.REDIS_URL = None
+    start = (timezone.now() - timedelta(days=3)).replace(minute=5, second=0, microsecond=0)
+    ids = [r.id for r in rooms]
+    for hour in range(60):
+        at = start + timedelta(hours=hour)
+        for surface in ("directory", "page", "search", "embed"):
+            impressions.impressions_record_at(room_ids=ids, surface=surface, viewer="", at=at)
+    assert len(impressions_flush()) == 60
+    assert ImpressionCount.objects.count() == 60 * 4 * 5
+    assert stored() == 1200
+    # Flushed again on top of stored counts: each key adds to its own row.
+    for surface in ("directory", "page"):
+        impressions.impressions_record_at(room_ids=ids, surface=surface, viewer="x", at=start)
+    impressions_flush()
+    assert stored() == 1210
+    assert (
+        ImpressionCount.objects.get(
+            room=rooms[0], surface="page", hour=start.replace(minute=0)
+        ).count
+        == 2
+    )
