@@ -158,6 +158,16 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__email", "label__name")
     autocomplete_fields = ("user", "label")
 
+    # The roles the label gave in its rooms go with a membership (rooms/signals.py); these name
+    # the operator who removed it in the rooms' audit.
+    def delete_model(self, request, obj):
+        obj.removed_by = request.user
+        obj.delete()
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
 
 @admin.register(Invitation)
 class OperatorInvitationAdmin(admin.ModelAdmin):

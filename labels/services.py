@@ -10,7 +10,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from labels.models import Invitation, Label, Membership, Role
-from rooms.services import label_roles_revoke
 
 INVITATION_TTL = timedelta(days=14)
 
@@ -95,11 +94,11 @@ def membership_set_role(*, membership: Membership, role: str) -> Membership:
 
 
 def membership_remove(*, membership: Membership, actor=None) -> None:
-    """Take someone off the label's staff, with the roles the label gave them in its rooms:
-    staff status is what those roles (and the way into its private rooms) stood on."""
+    """Take someone off the label's staff. The roles the label gave them in its rooms go in the
+    same transaction (rooms/signals.py hears the delete; ``removed_by`` names who did it)."""
     with transaction.atomic():
         current = Membership.objects.select_for_update().get(pk=membership.pk)
         if current.role == Role.OWNER:
             _check_owner_remains(current)
+        current.removed_by = actor
         current.delete()
-        label_roles_revoke(label_id=current.label_id, user=current.user, actor=actor)

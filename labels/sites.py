@@ -7,9 +7,9 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import path
 
+from config.signin import ThrottledAuthenticationForm, throttled_status
 from labels import scoping, views
 from labels.models import Membership
-from rooms.forms import ThrottledAuthenticationForm, throttled_status
 
 
 class LabelAuthenticationForm(ThrottledAuthenticationForm):

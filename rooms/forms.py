@@ -1,16 +1,13 @@
-"""Forms of the fan-facing pages: creating a room, signing up, signing in."""
-
-import hashlib
+"""Forms of the fan-facing pages: creating a room, signing up."""
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
 from catalog.models import Genre
 from rooms import services
 from rooms.models import Room
-from rooms.rate_limit import rate_limit_allow_sync, rate_limit_spent_sync
 from rooms.text import text_clean, text_visible
 
 
@@ -62,41 +59,3 @@ class SignupForm(UserCreationForm):
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("An account with this email exists; sign in instead.")
         return email
-
-
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Sign-in that stops password guessing: past the failures allowed per username and per
-    address (rooms/rate_limit.py), it refuses without checking the password at all."""
-
-    THROTTLED = "Too many failed sign-ins. Wait a few minutes, then try again."
-    throttled = False
-
-    def _budgets(self) -> list[tuple[str, str]]:
-        username = (self.cleaned_data.get("username") or "").strip().lower()
-        # Hashed: any text can be a username, and cache keys must stay plain.
-        budgets = [("login_user", hashlib.sha256(username.encode()).hexdigest()[:32])]
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        if address:
-            budgets.append(("login_ip", address))
-        return budgets
-
-    def clean(self):
-        budgets = self._budgets()
-        if any(rate_limit_spent_sync(action=a, who=who) for a, who in budgets):
-            self.throttled = True
-            raise ValidationError(self.THROTTLED, code="throttled")
-        try:
-            return super().clean()
-        except ValidationError:
-            if self.user_cache is None:  # a wrong password, not a right one refused
-                for action, who in budgets:
-                    rate_limit_allow_sync(action=action, who=who)
-            raise
-
-
-def throttled_status(response):
-    """A sign-in page refused for too many failures answers 429, for clients and logs to see."""
-    form = (getattr(response, "context_data", None) or {}).get("form")
-    if getattr(form, "throttled", False):
-        response.status_code = 429
-    return response

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from config.rate_limit import rate_limit_allow
 from rooms import presence, scheduler, services
 from rooms.errors import RoomError
 from rooms.hub import RoomHub, current_hub, get_hub
 from rooms.models import Room, Vote
 from rooms.playback import playback_heal
-from rooms.rate_limit import rate_limit_allow
 from rooms.selectors import load_room, now_ms, premiere_dict, room_snapshot, you_dict
 from rooms.services.access import can_join
 from rooms.services.social import skip_state_refresh

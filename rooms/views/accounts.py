@@ -6,7 +6,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from rooms.forms import SignupForm, ThrottledAuthenticationForm, throttled_status
+from config.signin import ThrottledAuthenticationForm, throttled_status
+from rooms.forms import SignupForm
 from rooms.models import Favourite, Room
 from rooms.views.access import may_see_private
 

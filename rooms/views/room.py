@@ -9,10 +9,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 
+from config.rate_limit import rate_limit_allow_sync
 from rooms.forms import RoomCreateForm
 from rooms.impressions import Surface, impressions_record
 from rooms.models import Room
-from rooms.rate_limit import rate_limit_allow_sync
 from rooms.selectors import room_snapshot
 from rooms.views.access import viewable_room_or_404, viewer_key
 

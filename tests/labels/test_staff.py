@@ -170,3 +170,24 @@ def test_portal_sign_in_stops_password_guessing(world):
         login, {"username": "analyst_alphatok", "password": "pw-analyst_alphatok"}
     )
     assert response.status_code == 302 and "_auth_user_id" in staff.session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_removing_staff_takes_their_label_roles_too(client, world, django_user_model):
+    room = world.a.obj(Room)
+    staff = RoomRole.objects.get(room=room).user
+    operator = django_user_model.objects.create_superuser("op", "op@example.com", "pw")
+    client.force_login(operator)
+    membership = Membership.objects.get(label=world.a.label, user=staff)
+    response = client.post(
+        reverse("admin:labels_membership_delete", args=[membership.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    assert not RoomRole.objects.filter(room=room, user=staff).exists()
+    audit = ModerationAction.objects.get(room=room, action="role")
+    assert (audit.actor, audit.target_user) == (operator, staff)
+    # Deleting the person altogether is not a staff removal: nothing to audit about a user gone.
+    other = RoomRole.objects.get(room=world.b.obj(Room)).user
+    other.delete()
+    assert not ModerationAction.objects.filter(room=world.b.obj(Room)).exists()
