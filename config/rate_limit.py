@@ -21,9 +21,10 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "mod": (30, 0.5),
     "audio": (10, 0.5),
     "sync": (5, 1.0),
-    # Failed sign-ins, per username and per address: 10 (30) at once, then the bucket refills
-    # over five minutes. Password guessing gets a try every 30 s at best.
-    "login_user": (10, 30.0),
+    # Failed sign-ins: per username from one address 10 at once, then one every 30 s; per username
+    # from anywhere 100, then one every 10 s; per address 30, then one every 10 s.
+    "login_user_address": (10, 30.0),
+    "login_user": (100, 10.0),
     "login_ip": (30, 10.0),
     # New rooms per user: 10 at once, then one every 6 minutes (10 an hour).
     "room_create": (10, 360.0),

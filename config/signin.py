@@ -9,17 +9,23 @@ from config.rate_limit import rate_limit_allow_sync, rate_limit_spent_sync
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Sign-in that stops password guessing: past the failures allowed per username and per
-    address (config/rate_limit.py), it refuses without checking the password at all."""
+    """Sign-in that stops password guessing: past the failures allowed for a username from one
+    address, for a username from everywhere, or from one address in all (config/rate_limit.py),
+    it refuses without checking the password at all. A username's own budget is larger than its
+    budget per address, so a few failures elsewhere do not lock its owner out, while guesses
+    spread over many addresses still run out."""
 
     THROTTLED = "Too many failed sign-ins. Wait a few minutes, then try again."
     throttled = False
 
     def _budgets(self) -> list[tuple[str, str]]:
         username = (self.cleaned_data.get("username") or "").strip().lower()
-        # Hashed: any text can be a username, and cache keys must stay plain.
-        budgets = [("login_user", hashlib.sha256(username.encode()).hexdigest()[:32])]
         address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        # Hashed: any text can be a username, and cache keys must stay plain.
+        budgets = [
+            ("login_user_address", hashlib.sha256(f"{username}\0{address}".encode()).hexdigest()),
+            ("login_user", hashlib.sha256(username.encode()).hexdigest()),
+        ]
         if address:
             budgets.append(("login_ip", address))
         return budgets

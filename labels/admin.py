@@ -138,9 +138,16 @@ class InvitationAdmin(LabelScopedAdmin):
 
 # -- the operators' site -----------------------------------------------------------------------
 class MembershipInline(admin.TabularInline):
+    """A label's staff on its page: roles change here, people are added and moved on the
+    membership pages (a membership's person and label stay what they were: rooms hear only
+    a membership's delete, rooms/signals.py)."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ("user",)
+    readonly_fields = ("user",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Label)
@@ -157,6 +164,11 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ("role", "label")
     search_fields = ("user__username", "user__email", "label__name")
     autocomplete_fields = ("user", "label")
+
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a membership to another person or label would leave the roles the first label
+        # gave in its rooms behind: remove it and add another instead.
+        return ("user", "label") if obj is not None else ()
 
     # The roles the label gave in its rooms go with a membership (rooms/signals.py); these name
     # the operator who removed it in the rooms' audit.

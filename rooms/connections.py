@@ -17,32 +17,45 @@ from django.conf import settings
 _open: Counter[str] = Counter()
 
 
-def anon_connection_open(address: str) -> bool:
-    """Count one more anonymous listener from ``address``; False (and nothing counted) when it
-    holds the limit already."""
-    if not anon_connection_allowed(address):
-        return False
-    if _limited(address):
-        _open[address] += 1
-    return True
-
-
-def _limited(address: str) -> bool:
+def _key(address: str) -> str | None:
+    """What an address is counted as, or None when it is not limited: loopback, or not an IP
+    address at all (a Unix socket, a test client). An IPv6 address counts as its /64, which one
+    household or host usually holds whole."""
     try:
-        return not ipaddress.ip_address(address).is_loopback
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        return False  # not an IP address: a Unix socket, a test client
+        return None
+    if ip.is_loopback:
+        return None
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def anon_connection_allowed(address: str) -> bool:
     """Whether ``address`` may open one more (nothing counted)."""
     limit = settings.ROOMTONE["ANON_CONNECTIONS_PER_ADDRESS"]
-    return limit <= 0 or not _limited(address) or _open[address] < limit
+    key = _key(address)
+    return limit <= 0 or key is None or _open[key] < limit
+
+
+def anon_connection_open(address: str) -> bool:
+    """Count one more anonymous listener from ``address``; False (and nothing counted) when it
+    holds the limit already. Each True is given back with ``anon_connection_close``."""
+    if not anon_connection_allowed(address):
+        return False
+    key = _key(address)
+    if key is not None:
+        _open[key] += 1
+    return True
 
 
 def anon_connection_close(address: str) -> None:
     """One anonymous listener from ``address`` fewer (after ``anon_connection_open`` said yes)."""
-    if _open.get(address, 0) > 1:
-        _open[address] -= 1
+    key = _key(address)
+    if key is None:
+        return
+    if _open.get(key, 0) > 1:
+        _open[key] -= 1
     else:
-        _open.pop(address, None)
+        _open.pop(key, None)

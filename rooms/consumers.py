@@ -70,19 +70,29 @@ class RoomConsumer(AsyncWebsocketConsumer):
         return None if hub_rooms_enabled() else DEFAULT_CHANNEL_LAYER
 
     async def __call__(self, scope, receive, send):
-        if self.channel_layer_alias is not None:
-            return await super().__call__(scope, receive, send)
-        # Channels' loop without a channel layer (AsyncConsumer.__call__), minus the Task it
-        # wraps each `receive` in and the `asyncio.wait` around it: with one source of messages
-        # the consumer can await it itself, and an idle socket keeps one coroutine, not three.
-        self.scope = scope
-        self.channel_layer = None
-        self.base_send = send
         try:
-            while True:
-                await self.dispatch(await receive())
-        except StopConsumer:
-            pass
+            if self.channel_layer_alias is not None:
+                return await super().__call__(scope, receive, send)
+            # Channels' loop without a channel layer (AsyncConsumer.__call__), minus the Task it
+            # wraps each `receive` in and the `asyncio.wait` around it: with one source of
+            # messages the consumer can await it itself, and an idle socket keeps one coroutine,
+            # not three.
+            self.scope = scope
+            self.channel_layer = None
+            self.base_send = send
+            try:
+                while True:
+                    await self.dispatch(await receive())
+            except StopConsumer:
+                pass
+        finally:
+            # However the socket ends (a failure while joining never reaches `disconnect`).
+            self._release_address()
+
+    def _release_address(self) -> None:
+        if self.anon_address is not None:
+            address, self.anon_address = self.anon_address, None
+            anon_connection_close(address)
 
     async def connect(self):
         if self.channel_layer is None:
@@ -138,9 +148,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.listener.start(after_seq=snapshot["seq"])
 
     async def disconnect(self, code):
-        if self.anon_address is not None:
-            anon_connection_close(self.anon_address)
-            self.anon_address = None
+        self._release_address()
         if self.room is None:
             return
         room_id = self.room.id

@@ -254,16 +254,22 @@ async def _events(*, room: Room, user, session_key: str, csrf: str):
 async def _counted(stream, address: str | None):
     """The stream, its anonymous listener counted against ``address`` while it runs.
 
-    Counted when it starts, not when the view checked (a response never started never ends
-    either); two streams opened between the two may overshoot the limit by one each."""
-    counted = address is not None and anon_connection_open(address)
+    Counted when it starts, not when the view checked (a response that never starts never ends
+    either, so it could not give the count back): a stream past the limit then, in a burst of
+    them, sends the refusal as its one event and ends, before it opens a listening session."""
     try:
-        async for chunk in stream:
-            yield chunk
+        if address is not None and not anon_connection_open(address):
+            message, _close, _status = REFUSALS["too_many_connections"]
+            yield _frame(error_frame("too_many_connections", message))
+            return
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            if address is not None:
+                anon_connection_close(address)
     finally:
         await stream.aclose()
-        if counted:
-            anon_connection_close(address)
 
 
 @require_GET

@@ -191,3 +191,17 @@ def test_an_operator_removing_staff_takes_their_label_roles_too(client, world, d
     other = RoomRole.objects.get(room=world.b.obj(Room)).user
     other.delete()
     assert not ModerationAction.objects.filter(room=world.b.obj(Room)).exists()
+
+
+def test_operator_sign_in_stops_password_guessing_too(django_user_model):
+    django_user_model.objects.create_superuser("root2", "r@example.com", "right-pw")
+    login = reverse("admin:login")
+    for attempt in range(10):
+        response = Client().post(login, {"username": "root2", "password": f"guess-{attempt}"})
+        assert response.status_code == 200
+    response = Client().post(login, {"username": "root2", "password": "right-pw"})
+    assert response.status_code == 429 and "Too many failed sign-ins" in response.content.decode()
+    # Failures from one address do not lock the account's owner out elsewhere.
+    elsewhere = Client(REMOTE_ADDR="198.51.100.7")
+    response = elsewhere.post(login, {"username": "root2", "password": "right-pw"})
+    assert response.status_code == 302

@@ -83,3 +83,53 @@ def test_event_streams_count_with_sockets(room):
     assert status == 429
     assert b'"too_many_connections"' in body_bytes
     assert connections._open == {}
+
+
+def test_a_stream_started_past_the_limit_sends_the_refusal_and_ends():
+    """Streams checked together in a burst are counted as they start: the ones past the limit
+    end at once, with nothing opened."""
+    from rooms.sse import _counted
+
+    opened = []
+
+    async def events():
+        opened.append(True)
+        yield "data: {}\\n\\n"
+
+    async def body():
+        for _ in range(2):
+            assert connections.anon_connection_open(VISITOR)
+        return [chunk async for chunk in _counted(events(), VISITOR)]
+
+    chunks = async_to_sync(body)()
+    assert len(chunks) == 1 and '"too_many_connections"' in chunks[0]
+    assert opened == []
+    assert connections._open == {VISITOR: 2}
+
+
+def test_a_socket_that_fails_while_joining_gives_its_count_back(room, monkeypatch):
+    from rooms import presence
+
+    async def broken(**kwargs):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(presence, "session_open_batched", broken)
+
+    async def body():
+        client = await socket(room.slug, VISITOR)
+        try:
+            await client.comm.receive_output(timeout=5)
+        except Exception:  # noqa: BLE001 - whatever the application raised is the point
+            pass
+
+    async_to_sync(body)()
+    assert connections._open == {}
+
+
+def test_ipv6_addresses_count_by_their_64():
+    a, b = "2001:db8:1:2::10", "2001:db8:1:2:ffff::1"
+    assert connections.anon_connection_open(a) and connections.anon_connection_open(b)
+    assert not connections.anon_connection_allowed("2001:db8:1:2::99")
+    assert connections.anon_connection_allowed("2001:db8:1:3::1")
+    connections.anon_connection_close(a)
+    assert connections.anon_connection_allowed("2001:db8:1:2::99")

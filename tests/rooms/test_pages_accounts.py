@@ -71,12 +71,18 @@ def test_sign_in_stops_guessing_one_account(make_user):
     make_user("joe")
     assert _sign_in("joe", "pw-joe").status_code == 302  # below the limit: unaffected
     for attempt in range(10):
-        assert _sign_in("JOE", f"guess-{attempt}", f"10.0.1.{attempt}").status_code == 200
-    # Every address, even with the right password: the account's failures are spent.
-    response = _sign_in("joe", "pw-joe", "10.0.2.1")
+        assert _sign_in("JOE", f"guess-{attempt}").status_code == 200
+    # From that address, even with the right password: its failures for the account are spent.
+    response = _sign_in("joe", "pw-joe")
     assert response.status_code == 429
     assert "Too many failed sign-ins" in response.content.decode()
     assert "do not match" not in response.content.decode()
+    # Its owner elsewhere is not locked out by them...
+    assert _sign_in("joe", "pw-joe", "10.0.9.9").status_code == 302
+    # ...until guesses spread over many addresses spend the account's own budget.
+    for attempt in range(90):
+        _sign_in("joe", "guess", f"10.1.{attempt // 5}.{attempt % 5}")
+    assert _sign_in("joe", "pw-joe", "10.0.9.9").status_code == 429
 
 
 def test_sign_in_stops_guessing_from_one_address(make_user):
