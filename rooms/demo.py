@@ -39,6 +39,8 @@ from rooms.models import (
 
 User = get_user_model()
 HISTORY_DAYS = 14
+# Demo sessions end before now: they start at tracks played at least this long ago.
+HOUR_QUARTER = timedelta(minutes=15)
 
 
 @dataclass
@@ -276,7 +278,7 @@ def _history(room, spec, users, pool: list[Track], now: datetime, report: SeedRe
             track_id=e.track_id,
             dj=e.added_by if room.mode == Room.Mode.DJ else None,
             started_at=datetime.fromtimestamp(e.started_at_ms / 1000, tz=UTC),
-            listeners=rng.randint(2, 40),
+            listeners=0,  # counted from the sessions below
         )
         for e in played_saved
     )
@@ -327,11 +329,18 @@ def _history(room, spec, users, pool: list[Track], now: datetime, report: SeedRe
         ChatMessage.objects.filter(id=message.id).update(
             created_at=now - timedelta(minutes=5 * (len(chat) - k))
         )
+    # Fans come in shortly before a track of the history and stay for a few tracks, so listening
+    # time, unique listeners and each play's listeners tell one story on the dashboards.
+    history_starts = [
+        at
+        for e in played_saved
+        if (at := datetime.fromtimestamp(e.started_at_ms / 1000, tz=UTC)) < now - HOUR_QUARTER
+    ]
     sessions = []
-    for _ in range(spec.get("sessions", 60)):
-        began = now - timedelta(minutes=rng.randint(30, HISTORY_DAYS * 24 * 60))
+    for _ in range(spec.get("sessions", 60) if history_starts else 0):
+        began = rng.choice(history_starts) - timedelta(seconds=rng.randint(5, 120))
         user = rng.choice([*fans, None])
-        ended = began + timedelta(minutes=rng.choice((2, 5, 12, 25, 40, 75)))
+        ended = began + timedelta(minutes=rng.choice((2, 3, 4, 6, 9)))
         sessions.append(
             ListeningSession(
                 room=room,
@@ -344,6 +353,10 @@ def _history(room, spec, users, pool: list[Track], now: datetime, report: SeedRe
             )
         )
     ListeningSession.objects.bulk_create(sessions)
+    plays = list(Play.objects.filter(room=room))
+    for play in plays:
+        play.listeners = sum(1 for x in sessions if x.started_at <= play.started_at < x.ended_at)
+    Play.objects.bulk_update(plays, ["listeners"])
     # Through the capture path, with viewers, so reach has distinct viewers to count.
     shown = 0
     for day in range(HISTORY_DAYS):
