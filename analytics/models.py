@@ -44,12 +44,27 @@ class Stat(models.TextChoices):
 DISTINCT_STATS = frozenset({Stat.UNIQUE_LISTENERS, Stat.REACH})
 
 
-class StatCount(models.Model):
+class StatRow(models.Model):
+    """One stat of one entity in one bucket: what stored rows and the hours view have in common."""
+
     stat = models.CharField(max_length=20, choices=Stat.choices)
     granularity = models.CharField(max_length=4, choices=Granularity.choices)
     bucket_start = models.DateTimeField()
     entity_type = models.CharField(max_length=6, choices=Entity.choices)
     entity_id = models.BigIntegerField()
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return (
+            f"{self.stat} {self.granularity} {self.bucket_start:%Y-%m-%d %H:00} "
+            f"{self.entity_type}:{self.entity_id} = {self.value}"
+        )
+
+
+class StatCount(StatRow):
     # Derived rows, rewritten by the thousand on every rollup: no database-level foreign key
     # (a deferred check per inserted row, at commit); deleting a label still deletes them.
     label = models.ForeignKey(
@@ -61,7 +76,6 @@ class StatCount(models.Model):
         db_index=False,
         db_constraint=False,
     )
-    value = models.BigIntegerField(default=0)
     # Day rows only: {"hour of the day": value} for the hours that are not zero.
     hours = models.JSONField(null=True, blank=True)
 
@@ -82,14 +96,8 @@ class StatCount(models.Model):
             ),
         ]
 
-    def __str__(self) -> str:
-        return (
-            f"{self.stat} {self.granularity} {self.bucket_start:%Y-%m-%d %H:00} "
-            f"{self.entity_type}:{self.entity_id} = {self.value}"
-        )
 
-
-class StatHour(models.Model):
+class StatHour(StatRow):
     """The hour rows held in day rows' ``hours``, as rows (a database view; read-only).
 
     Filter on ``day`` (the day row's start) as well as ``bucket_start``: only ``day`` reaches the
@@ -97,26 +105,14 @@ class StatHour(models.Model):
     """
 
     id = models.BigIntegerField(primary_key=True)  # the day row's id * 24 + the hour
-    stat = models.CharField(max_length=20, choices=Stat.choices)
-    granularity = models.CharField(max_length=4, choices=Granularity.choices)
-    bucket_start = models.DateTimeField()
-    entity_type = models.CharField(max_length=6, choices=Entity.choices)
-    entity_id = models.BigIntegerField()
     label = models.ForeignKey(
         Label, on_delete=models.DO_NOTHING, null=True, related_name="+", db_constraint=False
     )
-    value = models.BigIntegerField()
     day = models.DateTimeField()
 
     class Meta:
         managed = False
         db_table = "analytics_stathour"
-
-    def __str__(self) -> str:
-        return (
-            f"{self.stat} hour {self.bucket_start:%Y-%m-%d %H:00} "
-            f"{self.entity_type}:{self.entity_id} = {self.value}"
-        )
 
 
 class FillState(models.Model):
