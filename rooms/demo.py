@@ -329,18 +329,19 @@ def _history(room, spec, users, pool: list[Track], now: datetime, report: SeedRe
         ChatMessage.objects.filter(id=message.id).update(
             created_at=now - timedelta(minutes=5 * (len(chat) - k))
         )
-    # Fans come in shortly before a track of the history and stay for a few tracks, so listening
-    # time, unique listeners and each play's listeners tell one story on the dashboards.
-    history_starts = [
-        at
+    # A fan comes in shortly before a track of the history and leaves shortly after it ends, so
+    # listening time, unique listeners and each play's listeners tell one story on the dashboards.
+    heard = [
+        (at, e.ended_at)
         for e in played_saved
         if (at := datetime.fromtimestamp(e.started_at_ms / 1000, tz=UTC)) < now - HOUR_QUARTER
     ]
     sessions = []
-    for _ in range(spec.get("sessions", 60) if history_starts else 0):
-        began = rng.choice(history_starts) - timedelta(seconds=rng.randint(5, 120))
+    for _ in range(spec.get("sessions", 60) if heard else 0):
+        track_start, track_end = rng.choice(heard)
+        began = track_start - timedelta(seconds=rng.randint(5, 120))
         user = rng.choice([*fans, None])
-        ended = began + timedelta(minutes=rng.choice((2, 3, 4, 6, 9)))
+        ended = track_end + timedelta(seconds=rng.randint(0, 30))
         sessions.append(
             ListeningSession(
                 room=room,

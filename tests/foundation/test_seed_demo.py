@@ -2,7 +2,7 @@
 
 import io
 import wave
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.apps import apps
@@ -10,10 +10,19 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from analytics.models import StatCount
 from catalog.models import Track
 from config.demo_logins import demo_logins
 from labels.models import Membership
-from rooms.models import Campaign, Playback, Premiere, QueueEntry, Room
+from rooms.models import (
+    Campaign,
+    ListeningSession,
+    Play,
+    Playback,
+    Premiere,
+    QueueEntry,
+    Room,
+)
 
 APPS = ("auth", "labels", "catalog", "rooms")
 
@@ -83,6 +92,25 @@ def test_seed_demo_is_complete_and_idempotent(_media_root, client):
             assert w.getnframes() * 1000 // 22050 == track.duration_ms
         assert 30_000 <= track.duration_ms <= 90_000
         assert str(track.audio.path).startswith(str(_media_root))
+
+    # Rolled up as `make run` does (quietly at -v0), the history tells one story: fans were in
+    # the room for most plays, their listening time is about what those plays lasted (each stay
+    # runs from shortly before a track to shortly after it), and reach goes back in time.
+    out = io.StringIO()
+    call_command("rollup", verbosity=0, stdout=out)
+    assert out.getvalue() == ""
+    past = Play.objects.select_related("track").filter(
+        started_at__lt=timezone.now() - timedelta(minutes=15)
+    )
+    assert past.filter(listeners__gt=0).count() >= 0.8 * past.count()
+    heard_ms = sum(p.listeners * p.track.duration_ms for p in past)
+    stayed_ms = sum(
+        (s.ended_at - s.started_at).total_seconds() * 1000 for s in ListeningSession.objects.all()
+    )
+    assert heard_ms <= stayed_ms <= 4 * heard_ms
+    days_ago = timezone.now() - timedelta(days=3)
+    reach = StatCount.objects.filter(stat="reach", granularity="day", bucket_start__lt=days_ago)
+    assert reach.filter(value__gt=0).exists()
 
     # Every login `make run` prints works.
     logins = demo_logins()
