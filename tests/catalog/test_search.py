@@ -131,7 +131,7 @@ def only_abba(*, request, slug, queryset):
 def test_view_rejects_nul(client, catalog):
     for params in ({"q": "que\x00en"}, {"q": "queen", "room": "a\x00b"}):
         response = client.get("/catalog/search/", params)
-        assert response.status_code == 400 and "NUL" in response.json()["error"]
+        assert response.status_code == 400 and b"NUL" in response.content
 
 
 def test_view_hides_tracks_held_for_a_premiere(client, catalog):

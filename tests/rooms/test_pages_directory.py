@@ -89,7 +89,10 @@ def test_nul_in_search_or_genre_is_a_bad_request(client, owner):
     make_room(owner, "Warehouse")
     assert client.get("/?q=ware%00house").status_code == 400
     assert client.get("/?genre=a%00b").status_code == 400
-    assert client.get("/diagnostics/?room=a%00b").status_code == 404  # no such room
+    assert client.get("/diagnostics/?room=a%00b").status_code == 400
+    # Everywhere, not only where it was seen first: the portal's own search, the API.
+    assert client.get("/label/catalog/track/?q=a%00b").status_code == 400
+    assert client.get("/api/stats/?stat=pl%00ays").status_code == 400
     assert names(client.get("/?q=ware")) == ["Warehouse"]
 
 
